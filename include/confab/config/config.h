@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Config: every setting of confabd, typed and validated, with defaults that run out of the box.
+// Sources, later ones winning: defaults < TOML file (--config) < CONFAB_* environment < flags.
+// Every key `section.name` has the variable CONFAB_SECTION_NAME (lists: comma-separated).
+// A Config is a plain value: copy it freely; it is not modified after loading.
+
+#include <confab/core/result.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace confab::config {
+
+struct Listen {
+  std::string address;
+  int port = 0;  // 0: pick a free port (the bound ports are written to --ready-file)
+};
+
+struct Config {
+  struct Server {
+    std::string data_dir = "./var";
+    std::string public_url;  // empty: https://<bound HTTPS address>:<port>
+    Listen https{"127.0.0.1", 8443};
+    Listen http{"127.0.0.1", 8080};
+    Listen metrics{"127.0.0.1", 9464};
+    int threads = 2;
+    int shutdown_grace_ms = 10000;
+  } server;
+  struct Tls {
+    std::string cert_file;  // empty: <data_dir>/tls/cert.pem, self-signed on first start
+    std::string key_file;   // empty: <data_dir>/tls/key.pem
+  } tls;
+  struct Limits {
+    int header_bytes = 16 * 1024;
+    std::int64_t body_bytes = 1024 * 1024;
+    int request_timeout_ms = 30000;
+    int idle_timeout_ms = 60000;
+    int connections = 10000;
+    int json_depth = 32;
+    int requests_per_second = 100;  // per client address, sustained
+    int request_burst = 200;        // per client address, bucket size
+  } limits;
+  struct WebSocket {
+    std::vector<std::string> allowed_origins;  // empty: only public_url's origin
+    int max_message_bytes = 64 * 1024;
+    int auth_timeout_ms = 5000;
+    int ping_interval_ms = 30000;
+    int messages_per_second = 20;
+    int message_burst = 50;
+    int send_queue_messages = 1024;
+  } websocket;
+  struct Events {
+    int retention_seconds = 24 * 3600;
+    int retention_count = 10000;  // per user
+  } events;
+  struct Store {
+    int read_connections = 4;
+    int busy_timeout_ms = 5000;
+  } store;
+  struct Log {
+    std::string format = "text";  // text | json
+    std::string level = "info";
+  } log;
+};
+
+struct LoadOptions {
+  std::optional<std::string> file;                // TOML file, if any
+  std::map<std::string, std::string> environment;  // CONFAB_* variables (see environmentFromProcess)
+  std::map<std::string, std::string> overrides;    // key -> value, from command-line flags
+};
+
+// Builds and validates a Config. Errors are InvalidArgument with `field` set to the key and a
+// message of the form "<key>: <reason>", suitable as the one line printed before exit code 2.
+Result<Config> load(const LoadOptions& options);
+
+// The CONFAB_* variables of this process.
+std::map<std::string, std::string> environmentFromProcess();
+
+// Every key with its current value, as TOML (for docs and --check-config --verbose style output).
+std::string describe(const Config& config);
+
+}  // namespace confab::config

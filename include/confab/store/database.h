@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Database and Statement: thin RAII wrappers over one sqlite3 connection and its prepared
+// statements. Not thread-safe: a Database belongs to one thread at a time (Store hands them out).
+// Nothing here throws; failures come back as Error{Internal or Unavailable}.
+
+#include <confab/core/result.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace confab::store {
+
+class Statement {
+ public:
+  Statement(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&&) = delete;
+  ~Statement();
+
+  // Parameters are numbered from 1, as in SQLite.
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, std::string_view text);
+  Statement& bind(int index, const char* text) { return bind(index, std::string_view(text)); }
+  Statement& bindNull(int index);
+
+  // Advances to the next row: true if there is one, false when done.
+  Result<bool> step();
+  // Runs a statement that returns no rows.
+  Status run();
+  void reset();
+
+  std::int64_t int64(int column) const;
+  std::string text(int column) const;
+  bool isNull(int column) const;
+
+ private:
+  sqlite3_stmt* stmt_;
+  sqlite3* db_;
+  Status bindError_;
+};
+
+struct OpenOptions {
+  std::string path;
+  // The SQLite VFS to open the file through; empty: the default VFS. The encrypting VFS registers
+  // itself under its own name and is chosen here — the one seam through which every connection opens.
+  std::string vfs;
+  int busy_timeout_ms = 5000;
+  bool read_only = false;
+};
+
+class Database {
+ public:
+  // Opens (creating if needed, unless read_only) and applies the connection pragmas:
+  // WAL, foreign_keys=ON, synchronous=FULL, busy_timeout.
+  static Result<std::unique_ptr<Database>> open(const OpenOptions& options);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  Status exec(std::string_view sql);  // one or more statements, no parameters
+  Result<Statement> prepare(std::string_view sql);
+  std::int64_t changes() const;
+  sqlite3* handle() { return db_; }
+
+ private:
+  explicit Database(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+// Error for the last failure on `db`, with `what` as context (logged, never shown to clients).
+Error sqliteError(sqlite3* db, std::string_view what);
+
+}  // namespace confab::store

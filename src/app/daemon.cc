@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <confab/app/daemon.h>
+
+#include <confab/api/routes.h>
+#include <confab/core/log.h>
+#include <confab/core/metrics.h>
+#include <confab/core/version.h>
+#include <confab/net/certificate.h>
+#include <confab/net/server.h>
+#include <confab/store/store.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace confab::app {
+
+struct Daemon::Parts {
+  asio::io_context ioc;
+  core::Metrics metrics;
+  std::unique_ptr<store::Store> store;
+  events::EventHub hub;
+  std::unique_ptr<events::EventBus> bus;
+  api::NoIdentityProvider no_identity;
+  net::Router api;
+  net::Router metrics_routes;
+  std::unique_ptr<net::Server> server;
+  std::atomic<bool> stopping{false};
+};
+
+Daemon::Daemon(config::Config config, DaemonOptions options)
+    : config_(std::move(config)), options_(std::move(options)), parts_(std::make_unique<Parts>()) {}
+
+Daemon::~Daemon() = default;
+
+namespace {
+
+Status writeReadyFile(const std::string& path, const net::BoundPorts& ports,
+                      const std::string& public_url) {
+  nlohmann::json j{{"https", ports.https},
+                   {"http", ports.http},
+                   {"metrics", ports.metrics},
+                   {"public_url", public_url},
+                   {"pid", static_cast<int>(::getpid())}};
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump() << "\n";
+    if (!out.good()) {
+      return makeError(ErrorCode::Internal, "cannot write " + tmp);
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    return makeError(ErrorCode::Internal, "cannot write " + path + ": " + ec.message());
+  }
+  return {};
+}
+
+}  // namespace
+
+int Daemon::run() {
+  auto log = core::logger("app");
+  auto& p = *parts_;
+  core::Clock& clock = options_.clock ? *options_.clock : core::SystemClock::instance();
+  core::Random& random = options_.random ? *options_.random : core::CsprngRandom::instance();
+  api::Authenticator& authenticator =
+      options_.authenticator ? *options_.authenticator : p.no_identity;
+
+  // The data directory holds keys and the database: only the service user may enter it.
+  std::error_code ec;
+  fs::create_directories(config_.server.data_dir, ec);
+  if (ec || !fs::is_directory(config_.server.data_dir)) {
+    log->critical("cannot create the data directory {}: {}", config_.server.data_dir,
+                  ec.message());
+    return kExitFailure;
+  }
+  ::chmod(config_.server.data_dir.c_str(), 0700);
+
+  std::string cert = config_.tls.cert_file;
+  std::string key = config_.tls.key_file;
+  if (cert.empty()) {
+    auto tls_dir = fs::path(config_.server.data_dir) / "tls";
+    cert = (tls_dir / "cert.pem").string();
+    key = (tls_dir / "key.pem").string();
+    auto created = net::ensureSelfSignedCertificate(cert, key);
+    if (!created.ok()) {
+      log->critical("cannot create the self-signed certificate: {}", created.error().message);
+      return kExitFailure;
+    }
+    if (*created) {
+      log->info("created a self-signed certificate {} (trust it with curl --cacert {})", cert,
+                cert);
+    }
+  }
+
+  auto store = store::Store::open(store::storeOptions(config_));
+  if (!store.ok()) {
+    log->critical("cannot open the store: {}", store.error().message);
+    return store.error().code == ErrorCode::FailedPrecondition ? kExitBadConfig : kExitFailure;
+  }
+  p.store = std::move(*store);
+  log->info("store {} at schema version {}", p.store->path(), p.store->schemaVersion());
+  p.bus = std::make_unique<events::EventBus>(*p.store, p.hub, clock, random);
+
+  p.metrics.describe("confab_build_info", core::Metrics::Type::Gauge,
+                     "Always 1; the labels say which build this is.");
+  p.metrics.set("confab_build_info",
+                {{"version", core::kVersion}, {"commit", core::kGitCommit}}, 1);
+
+  api::addHealthRoutes(
+      p.api, api::Readiness{[&p]() { return p.store->probe(); },
+                            [&p]() { return !p.stopping.load(); }});
+  p.api.addWebSocket("/api/v1/events",
+                     api::makeEventsSocket(*p.bus, authenticator,
+                                           api::EventsSocketOptions{
+                                               config_.websocket.auth_timeout_ms,
+                                               config_.limits.json_depth, 500}));
+  api::addMetricsRoute(p.metrics_routes, p.metrics);
+
+  net::ServerOptions server_options{config_.server, config_.limits, config_.websocket, cert, key};
+  p.server = std::make_unique<net::Server>(p.ioc, server_options, p.api, p.metrics_routes,
+                                           p.metrics, random);
+  auto ports = p.server->start();
+  if (!ports.ok()) {
+    log->critical("{}", ports.error().message);
+    return ports.error().code == ErrorCode::InvalidArgument ? kExitBadConfig : kExitFailure;
+  }
+  log->info("listening: {} (https {}), http {} redirects there, metrics on {}:{}",
+            p.server->publicUrl(), ports->https, ports->http, config_.server.metrics.address,
+            ports->metrics);
+  if (options_.ready_file) {
+    if (auto s = writeReadyFile(*options_.ready_file, *ports, p.server->publicUrl()); !s.ok()) {
+      log->critical("{}", s.error().message);
+      return kExitFailure;
+    }
+  }
+
+  asio::signal_set signals(p.ioc, SIGINT, SIGTERM, SIGHUP);
+  std::function<void()> wait_signal;
+  wait_signal = [&] {
+    signals.async_wait([&](const boost::system::error_code& sec, int signo) {
+      if (sec) {
+        return;
+      }
+      if (signo == SIGHUP) {
+        auto s = p.server->reloadCertificate();
+        if (s.ok()) {
+          auto serial = net::certificateSerial(cert);
+          log->info("SIGHUP: certificate reloaded (serial {})", serial.ok() ? *serial : "?");
+        } else {
+          log->error("SIGHUP: certificate not reloaded, keeping the old one: {}",
+                     s.error().message);
+        }
+        wait_signal();
+        return;
+      }
+      log->info("signal {}: stopping", signo);
+      requestStop();
+    });
+  };
+  wait_signal();
+
+  // Event retention: purge expired events now and every minute, in bounded batches.
+  asio::steady_timer purge_timer(p.ioc);
+  events::Retention retention{static_cast<std::int64_t>(config_.events.retention_seconds) * 1000,
+                              config_.events.retention_count};
+  asio::co_spawn(
+      p.ioc,
+      [&]() -> asio::awaitable<void> {
+        while (!p.stopping.load()) {
+          std::int64_t total = 0;
+          for (;;) {
+            auto now = core::toUnixMillis(clock.now());
+            auto removed = co_await p.store->write<std::int64_t>(
+                [&](store::Database& db) { return events::EventLog::purge(db, retention, now, 1000); });
+            if (!removed.ok()) {
+              log->warn("event purge failed: {}", removed.error().message);
+              break;
+            }
+            total += *removed;
+            if (*removed < 1000 || p.stopping.load()) {
+              break;
+            }
+          }
+          if (total > 0) {
+            log->info("event retention removed {} event(s)", total);
+          }
+          purge_timer.expires_after(std::chrono::minutes(1));
+          co_await purge_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+      },
+      asio::detached);
+
+  if (options_.on_listening) {
+    asio::post(p.ioc, [this, &p] { options_.on_listening(*p.bus, p.ioc); });
+  }
+
+  std::vector<std::thread> threads;
+  for (int i = 1; i < config_.server.threads; ++i) {
+    threads.emplace_back([&p] { p.ioc.run(); });
+  }
+  // Stop handling: the server calls back when connections are gone; then everything else.
+  p.ioc.run();
+  for (auto& t : threads) {
+    t.join();
+  }
+  auto cp = p.store->checkpoint();
+  if (!cp.ok()) {
+    log->warn("WAL checkpoint at shutdown failed: {}", cp.error().message);
+  }
+  log->info("stopped");
+  return kExitOk;
+}
+
+void Daemon::requestStop() {
+  auto& p = *parts_;
+  if (p.stopping.exchange(true) || !p.server) {
+    return;
+  }
+  p.server->stop(std::chrono::milliseconds(config_.server.shutdown_grace_ms), [&p] {
+    // Everything left on the io_context (signal wait, purge timer) is cancelled with it.
+    p.ioc.stop();
+  });
+}
+
+}  // namespace confab::app

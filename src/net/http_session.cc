@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "net/http_session.h"
+
+#include <confab/core/log.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/url/parse.hpp>
+
+#include <chrono>
+
+#include "net/websocket_session.h"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace confab::net {
+namespace {
+
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+// After an error response the peer may still be sending (an oversized body, say). Closing with
+// unread data makes the kernel send RST, which can destroy the response before the client reads
+// it; so stop sending, then read and discard for a short while before closing.
+template <typename Stream>
+asio::awaitable<void> lingerAndClose(Stream& stream) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  boost::system::error_code ec;
+  lowest.socket().shutdown(tcp::socket::shutdown_send, ec);
+  lowest.expires_after(1s);
+  char sink[4096];
+  std::size_t total = 0;
+  while (total < 256 * 1024) {
+    auto [rec, n] = co_await lowest.async_read_some(asio::buffer(sink), kUse);
+    if (rec) {
+      break;
+    }
+    total += n;
+  }
+  lowest.socket().close(ec);
+}
+
+std::string toLower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+// Origins compare case-insensitively on scheme and host (RFC 6454 §6.1 serialisation).
+bool originAllowed(std::string_view origin, const SessionContext& ctx) {
+  auto o = toLower(origin);
+  const auto& allowed = ctx.options->websocket.allowed_origins;
+  if (allowed.empty()) {
+    return o == toLower(*ctx.public_url);
+  }
+  for (const auto& a : allowed) {
+    if (o == toLower(a)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Request toRequest(const http::request<http::string_body>& req, const tcp::endpoint& remote,
+                  std::string request_id) {
+  Request r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  auto q = r.target.find('?');
+  r.query = q == std::string::npos ? std::string() : r.target.substr(q + 1);
+  for (const auto& field : req) {
+    r.headers.emplace_back(toLower(field.name_string()), std::string(field.value()));
+  }
+  r.body = req.body();
+  r.remote_address = remote.address().to_string();
+  r.remote_port = remote.port();
+  r.request_id = std::move(request_id);
+  return r;
+}
+
+// Decodes the path of an origin-form target; false if the target is not one.
+bool decodePath(Request& r) {
+  auto parsed = boost::urls::parse_origin_form(r.target);
+  if (!parsed) {
+    return false;
+  }
+  r.path = parsed->path();
+  // A decoded NUL or a path without a leading slash is never a valid resource name.
+  return !r.path.empty() && r.path.front() == '/' && r.path.find('\0') == std::string::npos;
+}
+
+http::response<http::string_body> toBeast(Response&& resp, unsigned version, bool keep_alive,
+                                          bool head) {
+  http::response<http::string_body> res{static_cast<http::status>(resp.status), version};
+  for (auto& [k, v] : resp.headers) {
+    res.set(k, v);
+  }
+  if (!resp.body.empty() || resp.status != 204) {
+    res.set(http::field::content_type, resp.content_type);
+  }
+  auto size = resp.body.size();
+  if (!head) {
+    res.body() = std::move(resp.body);
+  }
+  res.content_length(size);
+  res.keep_alive(keep_alive);
+  return res;
+}
+
+class Session {
+ public:
+  Session(std::shared_ptr<SessionContext> ctx, tcp::endpoint remote)
+      : ctx_(std::move(ctx)), remote_(std::move(remote)), log_(core::logger("net")) {}
+
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream, bool* upgraded, http::request<http::string_body>* upgrade_req,
+                              Request* upgrade_request, std::shared_ptr<WebSocketHandler>* upgrade_handler);
+
+  std::atomic<bool> ending{false};
+
+ private:
+  template <typename Stream>
+  asio::awaitable<bool> send(Stream& stream, Response resp, const Request* req, unsigned version,
+                             bool keep_alive, bool head);
+  asio::awaitable<Response> dispatch(Request& req, const http::request<http::string_body>& raw,
+                                     std::shared_ptr<WebSocketHandler>* websocket);
+  Response redirect(const Request& req) const;
+
+  std::shared_ptr<SessionContext> ctx_;
+  tcp::endpoint remote_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+Response Session::redirect(const Request& req) const {
+  // The Host header never decides where we send people: always public_url (SPEC §7).
+  Response r = Response::text(301, "Moved Permanently\n");
+  r.headers.emplace_back("Location", *ctx_->public_url + (req.target.empty() || req.target[0] != '/'
+                                                              ? std::string("/")
+                                                              : req.target));
+  return r;
+}
+
+asio::awaitable<Response> Session::dispatch(Request& req,
+                                            const http::request<http::string_body>& raw,
+                                            std::shared_ptr<WebSocketHandler>* websocket) {
+  if (ctx_->kind == SessionContext::Kind::Redirect) {
+    req.route = "redirect";
+    co_return redirect(req);
+  }
+  if (!decodePath(req)) {
+    co_return problem(400, "", "The request target is not a valid origin-form path.",
+                      req.request_id);
+  }
+  if (ctx_->kind == SessionContext::Kind::Api) {
+    if (const Route* ws = ctx_->router->matchWebSocket(req.path)) {
+      req.route = ws->pattern;
+      if (!beast::websocket::is_upgrade(raw)) {
+        co_return problem(426, "", "This endpoint speaks WebSocket only.", req.request_id,
+                          {{"Upgrade", "websocket"}, {"Connection", "Upgrade"}});
+      }
+      if (auto origin = req.header("origin"); origin && !originAllowed(*origin, *ctx_)) {
+        co_return problem(403, "", "The Origin of this request is not allowed.", req.request_id);
+      }
+      *websocket = ws->websocket;
+      co_return Response{};
+    }
+  }
+  auto match = ctx_->router->match(req.method, req.path, req.params);
+  if (!match.route) {
+    req.route = match.path_known ? "unmatched_method" : "unmatched";
+    if (match.path_known) {
+      co_return problem(405, "", "Method " + req.method + " is not allowed here.", req.request_id,
+                        {{"Allow", match.allow}});
+    }
+    co_return problem(404, "", "No resource at this path.", req.request_id);
+  }
+  req.route = match.route->pattern;
+  try {
+    co_return co_await match.route->handler(req);
+  } catch (const std::exception& e) {
+    log_->error("request_id={} route={} unhandled exception: {}", req.request_id, req.route,
+                e.what());
+  }
+  co_return problem(500, "", "The server failed to handle this request.", req.request_id);
+}
+
+template <typename Stream>
+asio::awaitable<bool> Session::send(Stream& stream, Response resp, const Request* req,
+                                    unsigned version, bool keep_alive, bool head) {
+  const std::string& request_id = req ? req->request_id : std::string();
+  if (!request_id.empty()) {
+    resp.headers.emplace_back("X-Request-Id", request_id);
+  }
+  resp.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  if (ctx_->kind == SessionContext::Kind::Api) {
+    // Two years, with subdomains: the HSTS preload list's minimum is one year.
+    resp.headers.emplace_back("Strict-Transport-Security", "max-age=63072000; includeSubDomains");
+    bool has_cache_control = false;
+    for (const auto& h : resp.headers) {
+      has_cache_control = has_cache_control || toLower(h.first) == "cache-control";
+    }
+    if (!has_cache_control) {
+      resp.headers.emplace_back("Cache-Control", "no-store");
+    }
+  }
+  int status = resp.status;
+  auto res = toBeast(std::move(resp), version, keep_alive, head);
+  auto& lowest = beast::get_lowest_layer(stream);
+  lowest.expires_after(std::chrono::milliseconds(ctx_->options->limits.request_timeout_ms));
+  auto [ec, n] = co_await http::async_write(stream, res, kUse);
+  (void)n;
+  ctx_->metrics->increment("confab_http_requests_total",
+                           {{"listener", ctx_->listener},
+                            {"route", req && !req->route.empty() ? req->route : "none"},
+                            {"status", std::to_string(status)}});
+  co_return !ec;
+}
+
+template <typename Stream>
+asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
+                                     http::request<http::string_body>* upgrade_req,
+                                     Request* upgrade_request,
+                                     std::shared_ptr<WebSocketHandler>* upgrade_handler) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  const auto& limits = ctx_->options->limits;
+  beast::flat_buffer buffer(static_cast<std::size_t>(limits.header_bytes) + 4096);
+  for (;;) {
+    if (buffer.size() == 0) {
+      // Between requests: the idle timeout applies until the next request's first byte.
+      lowest.expires_after(std::chrono::milliseconds(limits.idle_timeout_ms));
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUse);
+      if (ec) {
+        co_return;
+      }
+      buffer.commit(n);
+    }
+    auto started = std::chrono::steady_clock::now();
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
+    parser.body_limit(static_cast<std::uint64_t>(limits.body_bytes));
+    // The whole request, first byte to last, must arrive within request_timeout: a slowloris
+    // client that trickles headers is cut off here without affecting anyone else.
+    lowest.expires_after(std::chrono::milliseconds(limits.request_timeout_ms));
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUse);
+    (void)n;
+    std::string request_id = ctx_->random->hex(8);
+    if (ec) {
+      int status = 0;
+      std::string detail;
+      if (ec == beast::error::timeout) {
+        status = 408;
+        detail = "The request did not arrive within " + std::to_string(limits.request_timeout_ms) +
+                 " ms.";
+      } else if (ec == http::error::header_limit) {
+        status = 431;
+        detail = "The request header exceeds " + std::to_string(limits.header_bytes) + " bytes.";
+      } else if (ec == http::error::body_limit) {
+        status = 413;
+        detail = "The request body exceeds " + std::to_string(limits.body_bytes) + " bytes.";
+      } else if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+                 ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+                 ec == asio::ssl::error::stream_truncated) {
+        co_return;
+      } else {
+        status = 400;
+        detail = "Malformed HTTP request: " + ec.message() + ".";
+      }
+      log_->info("request_id={} remote={} rejected with {}: {}", request_id,
+                 remote_.address().to_string(), status, ec.message());
+      Request shell;
+      shell.request_id = request_id;
+      shell.route = "invalid";
+      co_await send(stream, problem(status, "", detail, request_id), &shell, 11, false, false);
+      co_await lingerAndClose(stream);
+      co_return;
+    }
+
+    auto& raw = parser.get();
+    Request req = toRequest(raw, remote_, request_id);
+    bool head = raw.method() == http::verb::head;
+    bool keep_alive = raw.keep_alive() && !ctx_->stopping->load() && !ending.load();
+
+    std::chrono::milliseconds retry_after{0};
+    if (ctx_->kind == SessionContext::Kind::Api &&
+        !ctx_->limiter->allow(req.remote_address, std::chrono::steady_clock::now(),
+                              &retry_after)) {
+      auto secs = std::max<std::int64_t>(1, (retry_after.count() + 999) / 1000);
+      req.route = "rate_limited";
+      // Built before the co_await: GCC 12 miscompiles braced lists that span a suspension.
+      Headers retry{{"Retry-After", std::to_string(secs)}};
+      Response limited = problem(429, "", "Too many requests from this address; retry later.",
+                                 request_id, retry);
+      if (!co_await send(stream, std::move(limited), &req, raw.version(), keep_alive, head)) {
+        co_return;
+      }
+      if (!keep_alive) {
+        co_return;
+      }
+      continue;
+    }
+
+    std::shared_ptr<WebSocketHandler> websocket;
+    Response resp = co_await dispatch(req, raw, &websocket);
+    if (websocket) {
+      if (upgraded) {
+        *upgraded = true;
+        *upgrade_req = parser.release();
+        *upgrade_request = std::move(req);
+        *upgrade_handler = std::move(websocket);
+      }
+      co_return;
+    }
+    auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
+    ctx_->metrics->observe("confab_http_request_duration_seconds",
+                           {{"listener", ctx_->listener}, {"route", req.route}}, elapsed.count());
+    int status = resp.status;
+    if (status >= 500) {
+      log_->warn("request_id={} {} {} -> {}", request_id, req.method, req.route, status);
+    } else {
+      log_->debug("request_id={} {} {} -> {} in {:.3f} ms", request_id, req.method, req.route,
+                  status, elapsed.count() * 1000);
+    }
+    if (!co_await send(stream, std::move(resp), &req, raw.version(), keep_alive, head)) {
+      co_return;
+    }
+    if (!keep_alive) {
+      co_return;
+    }
+  }
+}
+
+// Counts the connection, registers it for shutdown, and forgets it on the way out.
+struct ConnectionScope {
+  ConnectionScope(SessionContext& ctx, std::function<void(bool)> end) : ctx(ctx) {
+    id = ctx.registry->add(std::move(end));
+    ctx.metrics->add("confab_http_connections", {{"listener", ctx.listener}}, 1);
+  }
+  ~ConnectionScope() {
+    ctx.registry->remove(id);
+    ctx.connections->fetch_sub(1);
+    ctx.metrics->add("confab_http_connections", {{"listener", ctx.listener}}, -1);
+  }
+  SessionContext& ctx;
+  std::uint64_t id = 0;
+};
+
+struct AliveUntilReturn {
+  std::shared_ptr<bool> alive;
+  ~AliveUntilReturn() { *alive = false; }
+};
+
+}  // namespace
+
+asio::awaitable<void> serveTlsConnection(tcp::socket socket,
+                                         std::shared_ptr<asio::ssl::context> tls,
+                                         std::shared_ptr<SessionContext> ctx) {
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) {
+    ctx->connections->fetch_sub(1);
+    co_return;
+  }
+  auto executor = socket.get_executor();
+  TlsStream stream(beast::tcp_stream(std::move(socket)), *tls);
+  auto session = std::make_shared<Session>(ctx, remote);
+  // Read and cleared only on the connection's strand: a shutdown request posted there never
+  // touches a stream that has gone away or moved into a WebSocket session.
+  auto alive = std::make_shared<bool>(true);
+  AliveUntilReturn alive_guard{alive};
+  ConnectionScope scope(*ctx, [executor, session, alive, &stream](bool force) {
+    session->ending = true;
+    asio::post(executor, [alive, &stream, force] {
+      if (!*alive) {
+        return;
+      }
+      // Graceful: only an idle connection is cut; one mid-request sends Connection: close.
+      auto& lowest = beast::get_lowest_layer(stream);
+      if (force) {
+        lowest.close();
+      } else {
+        lowest.expires_after(100ms);
+      }
+    });
+  });
+  beast::get_lowest_layer(stream).expires_after(
+      std::chrono::milliseconds(ctx->options->limits.request_timeout_ms));
+  auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUse);
+  if (hec) {
+    co_return;
+  }
+  bool upgraded = false;
+  http::request<http::string_body> upgrade;
+  Request request;
+  std::shared_ptr<WebSocketHandler> handler;
+  co_await session->serve(stream, &upgraded, &upgrade, &request, &handler);
+  if (upgraded) {
+    *alive = false;  // the WebSocket session registers its own way to end
+    co_await runWebSocket(std::move(stream), std::move(upgrade), std::move(request),
+                          std::move(handler), ctx);
+    co_return;
+  }
+  beast::get_lowest_layer(stream).expires_after(1s);
+  co_await stream.async_shutdown(kUse);
+}
+
+asio::awaitable<void> servePlainConnection(tcp::socket socket,
+                                           std::shared_ptr<SessionContext> ctx) {
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) {
+    ctx->connections->fetch_sub(1);
+    co_return;
+  }
+  auto executor = socket.get_executor();
+  beast::tcp_stream stream(std::move(socket));
+  auto session = std::make_shared<Session>(ctx, remote);
+  // Read and cleared only on the connection's strand: a shutdown request posted there never
+  // touches a stream that has gone away or moved into a WebSocket session.
+  auto alive = std::make_shared<bool>(true);
+  AliveUntilReturn alive_guard{alive};
+  ConnectionScope scope(*ctx, [executor, session, alive, &stream](bool force) {
+    session->ending = true;
+    asio::post(executor, [alive, &stream, force] {
+      if (!*alive) {
+        return;
+      }
+      if (force) {
+        stream.close();
+      } else {
+        stream.expires_after(100ms);
+      }
+    });
+  });
+  co_await session->serve(stream, nullptr, nullptr, nullptr, nullptr);
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace confab::net

@@ -1,0 +1,15 @@
+# SPDX-License-Identifier: Apache-2.0
+# Writes OUT: a C++ table of the migration files in FILES (sorted), numbered by their file-name prefix.
+set(body "// Generated from src/store/migrations by embed_migrations.cmake. Do not edit.\n")
+string(APPEND body "#include \"store/migrations.h\"\n\nnamespace confab::store {\n\n")
+string(APPEND body "const std::vector<Migration>& embeddedMigrations() {\n")
+string(APPEND body "  static const std::vector<Migration> kMigrations = {\n")
+foreach(f IN LISTS FILES)
+  get_filename_component(name ${f} NAME)
+  string(REGEX MATCH "^[0-9]+" num ${name})
+  math(EXPR num "${num} + 0")
+  file(READ ${f} sql)
+  string(APPEND body "    {${num}, \"${name}\", R\"confabsql(${sql})confabsql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return kMigrations;\n}\n\n}  // namespace confab::store\n")
+file(WRITE ${OUT} "${body}")

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <confab/config/config.h>
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace confab::config {
+namespace {
+
+std::string writeFile(const std::string& text) {
+  char name[] = "/tmp/confab-config-XXXXXX";
+  int fd = mkstemp(name);
+  close(fd);
+  std::ofstream(name) << text;
+  return name;
+}
+
+TEST(Config, DefaultsRunOutOfTheBox) {
+  auto c = load({});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->server.data_dir, "./var");
+  EXPECT_EQ(c->server.https.address, "127.0.0.1");
+  EXPECT_EQ(c->server.https.port, 8443);
+  EXPECT_EQ(c->server.http.port, 8080);
+  EXPECT_EQ(c->server.metrics.address, "127.0.0.1");
+}
+
+TEST(Config, FileThenEnvironmentThenFlags) {
+  auto file = writeFile("[server]\nhttps_port = 9443\nhttp_port = 9080\n[limits]\nbody_bytes = 4096\n");
+  LoadOptions o;
+  o.file = file;
+  o.environment["CONFAB_SERVER_HTTP_PORT"] = "7080";
+  o.overrides["server.data_dir"] = "/srv/confab";
+  auto c = load(o);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->server.https.port, 9443);
+  EXPECT_EQ(c->server.http.port, 7080);
+  EXPECT_EQ(c->limits.body_bytes, 4096);
+  EXPECT_EQ(c->server.data_dir, "/srv/confab");
+  std::remove(file.c_str());
+}
+
+TEST(Config, OutOfRangeNamesKeyAndReason) {
+  LoadOptions o;
+  o.environment["CONFAB_SERVER_HTTPS_PORT"] = "70000";
+  auto c = load(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().field, "server.https_port");
+  EXPECT_NE(c.error().message.find("between 0 and 65535"), std::string::npos);
+}
+
+TEST(Config, UnknownKeysAndVariablesAreRefused) {
+  auto file = writeFile("[server]\nhttps_prot = 1\n");
+  LoadOptions o;
+  o.file = file;
+  auto c = load(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().field, "server.https_prot");
+  std::remove(file.c_str());
+
+  LoadOptions e;
+  e.environment["CONFAB_SERVER_HTTPS_PROT"] = "1";
+  auto ce = load(e);
+  ASSERT_FALSE(ce.ok());
+  EXPECT_EQ(ce.error().field, "CONFAB_SERVER_HTTPS_PROT");
+}
+
+TEST(Config, WrongTypesAndValuesAreRefused) {
+  struct Case {
+    std::string toml;
+    std::string field;
+  } cases[] = {
+      {"[server]\nhttps_port = \"443\"\n", "server.https_port"},
+      {"[server]\nhttps_address = \"example.com\"\n", "server.https_address"},
+      {"[server]\npublic_url = \"http://example.com\"\n", "server.public_url"},
+      {"[server]\npublic_url = \"https://example.com/path\"\n", "server.public_url"},
+      {"[log]\nformat = \"xml\"\n", "log.format"},
+      {"[websocket]\nallowed_origins = \"https://a.example\"\n", "websocket.allowed_origins"},
+      {"[websocket]\nallowed_origins = [\"a.example\"]\n", "websocket.allowed_origins"},
+      {"[tls]\ncert_file = \"/x.pem\"\n", "tls.cert_file"},
+      {"[limits]\nbody_bytes = 0\n", "limits.body_bytes"},
+  };
+  for (const auto& k : cases) {
+    auto file = writeFile(k.toml);
+    LoadOptions o;
+    o.file = file;
+    auto c = load(o);
+    EXPECT_FALSE(c.ok()) << k.toml;
+    if (!c.ok()) {
+      EXPECT_EQ(c.error().field, k.field) << k.toml << " -> " << c.error().message;
+    }
+    std::remove(file.c_str());
+  }
+}
+
+TEST(Config, SyntaxErrorNamesLine) {
+  auto file = writeFile("[server]\nhttps_port = = 1\n");
+  LoadOptions o;
+  o.file = file;
+  auto c = load(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find(file + ":2:"), std::string::npos) << c.error().message;
+  std::remove(file.c_str());
+}
+
+TEST(Config, ListFromEnvironmentIsCommaSeparated) {
+  LoadOptions o;
+  o.environment["CONFAB_WEBSOCKET_ALLOWED_ORIGINS"] = "https://a.example, https://b.example:8443";
+  auto c = load(o);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->websocket.allowed_origins.size(), 2u);
+  EXPECT_EQ(c->websocket.allowed_origins[1], "https://b.example:8443");
+}
+
+TEST(Config, DescribeRoundTripsThroughToml) {
+  auto c = load({});
+  ASSERT_TRUE(c.ok());
+  auto file = writeFile(describe(*c));
+  LoadOptions o;
+  o.file = file;
+  auto again = load(o);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(describe(*again), describe(*c));
+  std::remove(file.c_str());
+}
+
+}  // namespace
+}  // namespace confab::config
