@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/app/daemon.h>
 
-#include <confab/api/routes.h>
+#include <confab/app/routes.h>
 #include <confab/core/log.h>
 #include <confab/core/metrics.h>
 #include <confab/core/version.h>
@@ -122,15 +122,8 @@ int Daemon::run() {
   p.metrics.set("confab_build_info",
                 {{"version", core::kVersion}, {"commit", core::kGitCommit}}, 1);
 
-  api::addHealthRoutes(
-      p.api, api::Readiness{[&p]() { return p.store->probe(); },
-                            [&p]() { return !p.stopping.load(); }});
-  p.api.addWebSocket("/api/v1/events",
-                     api::makeEventsSocket(*p.bus, authenticator,
-                                           api::EventsSocketOptions{
-                                               config_.websocket.auth_timeout_ms,
-                                               config_.limits.json_depth, 500}));
-  api::addMetricsRoute(p.metrics_routes, p.metrics);
+  registerRoutes(RouteDependencies{config_, *p.store, *p.bus, authenticator, p.metrics, p.stopping},
+                 p.api, p.metrics_routes);
 
   net::ServerOptions server_options{config_.server, config_.limits, config_.websocket, cert, key};
   p.server = std::make_unique<net::Server>(p.ioc, server_options, p.api, p.metrics_routes,

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <confab/app/routes.h>
+
+#include <confab/api/routes.h>
+
+namespace confab::app {
+
+void registerRoutes(const RouteDependencies& deps, net::Router& api, net::Router& metrics) {
+  store::Store* store = &deps.store;
+  const std::atomic<bool>* stopping = &deps.stopping;
+  api::addHealthRoutes(api, api::Readiness{[store]() { return store->probe(); },
+                                           [stopping]() { return !stopping->load(); }});
+  api.addWebSocket("/api/v1/events",
+                   api::makeEventsSocket(deps.bus, deps.authenticator,
+                                         api::EventsSocketOptions{
+                                             deps.config.websocket.auth_timeout_ms,
+                                             deps.config.limits.json_depth, 500}));
+  api::addMetricsRoute(metrics, deps.metrics);
+}
+
+}  // namespace confab::app
