@@ -9,6 +9,10 @@ import path from 'node:path';
 export const CONFABD = process.env.CONFABD;
 export const FIXTURES = process.env.CONFAB_FIXTURES;
 
+// The test harness's own variables (tests/CMakeLists.txt) are not daemon settings, and confabd
+// refuses unknown CONFAB_* variables: they are not passed on (an explicit `env` still can).
+const HARNESS_ENV = { CONFAB_FIXTURES: undefined, CONFAB_SOURCE: undefined };
+
 // Polls `check` every 20 ms until it returns a truthy value or `ms` pass.
 export async function waitFor(check, ms = 10000, what = 'condition') {
   const deadline = Date.now() + ms;
@@ -40,7 +44,7 @@ export async function startDaemon({ binary = CONFABD, config = {}, dataDir, env 
   const readyFile = path.join(dataDir, `ready-${Date.now()}-${Math.random()}.json`);
   let output = '';
   const proc = spawn(binary, ['--config', configFile, '--ready-file', readyFile, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...HARNESS_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout.on('data', (d) => { output += d; });

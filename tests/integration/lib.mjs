@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: Apache-2.0
+// Client helpers shared by the integration and e2e tests: bounded child processes, HTTPS requests
+// with the daemon's certificate as the only trust anchor, raw TLS exchanges and WebSockets.
+// Every wait has a deadline; every child process and daemon is killed when the test file ends.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { WebSocket } from 'ws';
+import { startDaemon, waitFor } from '../lib/daemon.mjs';
+
+export { waitFor };
+
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) {
+    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+// The harness's CONFAB_* variables must not reach confabd (it refuses unknown ones).
+export const CLEAN_ENV = { CONFAB_FIXTURES: undefined, CONFAB_SOURCE: undefined };
+
+// Runs a command to completion or until `timeout` ms (then SIGKILL). Never rejects.
+export function run(cmd, args, { timeout = 20000, input, env = {}, cwd } = {}) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, ...CLEAN_ENV, ...env },
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    if (input !== undefined) {
+      child.stdin.on('error', () => {});
+      child.stdin.end(input);
+    }
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeout);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code: null, signal: null, stdout, stderr: stderr + String(error), timedOut, error });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, signal, stdout, stderr, timedOut, ms: Date.now() - started });
+    });
+  });
+}
+
+// startDaemon, remembered so that it is killed even if the test file fails half-way.
+const daemons = new Set();
+process.on('exit', () => {
+  for (const d of daemons) {
+    try { d.proc.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+export async function start(options = {}) {
+  const d = await startDaemon(options);
+  daemons.add(d);
+  d.exited.then(() => daemons.delete(d));
+  return d;
+}
+
+export function tmpDir(prefix = 'confab-it-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+// One HTTPS request on a fresh connection, trusting only `ca`. Resolves {status, headers, body}.
+export function request(url, { ca, method = 'GET', headers = {}, body, timeout = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const mod = u.protocol === 'https:' ? https : http;
+    const req = mod.request(u, { method, headers, ca, agent: false, timeout }, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { data += c; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: data }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within ${timeout} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// Asserts-friendly view of an RFC 9457 problem response: parsed JSON or null.
+export function problemOf(res) {
+  const type = res.headers['content-type'] ?? '';
+  if (!type.startsWith('application/problem+json')) return null;
+  return JSON.parse(res.body);
+}
+
+// Opens a TLS connection, writes `chunks` (strings; functions are awaited between them), and
+// collects everything the server sends until it closes or `timeout` passes.
+// Resolves {data, closed, error, ms}.
+export function rawTls(port, { ca, servername = 'localhost', chunks = [], timeout = 10000 } = {}) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    let data = '';
+    let done = false;
+    const sock = tls.connect({ host: '127.0.0.1', port, ca, servername });
+    const finish = (closed, error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ data, closed, error, ms: Date.now() - started });
+    };
+    const timer = setTimeout(() => finish(false, null), timeout);
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => { data += d; });
+    sock.on('end', () => finish(true, null));
+    sock.on('close', () => finish(true, null));
+    sock.on('error', (e) => finish(true, e));
+    sock.on('secureConnect', async () => {
+      for (const c of chunks) {
+        if (done) return;
+        if (typeof c === 'function') await c();
+        else sock.write(c);
+      }
+    });
+  });
+}
+
+// Splits a raw HTTP/1.1 response: {status, headers (lower-case names), body}.
+export function parseHttp(text) {
+  const end = text.indexOf('\r\n\r\n');
+  if (end < 0) return null;
+  const lines = text.slice(0, end).split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+  if (!m) return null;
+  const headers = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  return { status: Number(m[1]), headers, body: text.slice(end + 4) };
+}
+
+// The serial number the server presents on a new TLS connection (upper-case hex, no leading 0s).
+export function servedSerial(port, { ca, timeout = 5000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca,
+      rejectUnauthorized: !!ca });
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error('TLS handshake timed out')); }, timeout);
+    sock.on('secureConnect', () => {
+      clearTimeout(timer);
+      const serial = normSerial(sock.getPeerCertificate().serialNumber);
+      sock.destroy();
+      resolve(serial);
+    });
+    sock.on('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+export function normSerial(s) {
+  return String(s).trim().replace(/^serial=/i, '').toUpperCase().replace(/^0+(?=.)/, '');
+}
+
+// `openssl x509 -serial -noout` of a PEM file.
+export async function fileSerial(certPath) {
+  const r = await run('openssl', ['x509', '-in', certPath, '-serial', '-noout'], { timeout: 10000 });
+  if (r.code !== 0) throw new Error(`openssl x509 failed: ${r.stderr}`);
+  return normSerial(r.stdout);
+}
+
+// A fresh self-signed P-256 certificate for localhost / 127.0.0.1 in `dir`.
+export async function makeCert(dir, name) {
+  const cert = path.join(dir, `${name}.cert.pem`);
+  const key = path.join(dir, `${name}.key.pem`);
+  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+    '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-days', '2', '-keyout', key, '-out', cert], { timeout: 15000 });
+  if (r.code !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
+  return { cert, key };
+}
+
+// Opens a WebSocket. Resolves {ws} once open, or {status, headers, body} if the server answered
+// the upgrade with an HTTP response instead; rejects on other errors or after `timeout`.
+export function openWs(url, { ca, origin, headers, timeout = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { ca, origin, headers, handshakeTimeout: timeout });
+    const timer = setTimeout(() => { ws.terminate(); reject(new Error(`WebSocket ${url}: timed out`)); }, timeout);
+    // Record the close as soon as it happens, whoever waits for it later.
+    ws.closed = new Promise((res) => ws.on('close', (code, reason) => res({ code, reason: String(reason), at: Date.now() })));
+    ws.on('open', () => { clearTimeout(timer); resolve({ ws }); });
+    ws.on('unexpected-response', (req, res) => {
+      clearTimeout(timer);
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => { resolve({ status: res.statusCode, headers: res.headers, body }); req.destroy(); });
+    });
+    ws.on('error', (e) => { clearTimeout(timer); reject(e); });
+  });
+}
+
+// Waits for a WebSocket's close (code, reason), failing after `ms`.
+export async function closeOf(ws, ms = 10000) {
+  let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`WebSocket not closed within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([ws.closed, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// Sends a WebSocket ping and waits for the matching pong.
+export function pingPong(ws, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const payload = `p${Math.random()}`;
+    const timer = setTimeout(() => { ws.off('pong', onPong); reject(new Error(`no pong within ${ms} ms`)); }, ms);
+    function onPong(data) {
+      if (String(data) !== payload) return;
+      clearTimeout(timer);
+      ws.off('pong', onPong);
+      resolve(true);
+    }
+    ws.on('pong', onPong);
+    ws.ping(payload);
+  });
+}
