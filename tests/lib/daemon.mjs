@@ -34,8 +34,9 @@ function toml(config) {
 }
 
 // Starts `binary` (default: confabd). `config` is {section: {key: value}} merged over ports 0.
+// `stdin: 'pipe'` gives the process a writable proc.stdin (fixtures read commands from it).
 // Returns {ports, dataDir, cert, proc, log(), stop(signal), url(path)}.
-export async function startDaemon({ binary = CONFABD, config = {}, dataDir, env = {}, args = [] } = {}) {
+export async function startDaemon({ binary = CONFABD, config = {}, dataDir, env = {}, args = [], stdin = 'ignore' } = {}) {
   dataDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'confab-test-'));
   const merged = { ...config, server: { https_port: 0, http_port: 0, metrics_port: 0, ...(config.server ?? {}) } };
   merged.server.data_dir ??= path.join(dataDir, 'var');
@@ -45,7 +46,7 @@ export async function startDaemon({ binary = CONFABD, config = {}, dataDir, env 
   let output = '';
   const proc = spawn(binary, ['--config', configFile, '--ready-file', readyFile, ...args], {
     env: { ...process.env, ...HARNESS_ENV, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
   });
   proc.stdout.on('data', (d) => { output += d; });
   proc.stderr.on('data', (d) => { output += d; });
