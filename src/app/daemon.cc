@@ -108,7 +108,9 @@ int Daemon::run() {
     }
   }
 
-  auto store = store::Store::open(store::storeOptions(config_));
+  auto store_options = store::storeOptions(config_);
+  store_options.metrics = &p.metrics;
+  auto store = store::Store::open(store_options);
   if (!store.ok()) {
     log->critical("cannot open the store: {}", store.error().message);
     return store.error().code == ErrorCode::FailedPrecondition ? kExitBadConfig : kExitFailure;

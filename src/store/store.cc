@@ -9,6 +9,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -78,6 +79,12 @@ Store::Store(StoreOptions options) : options_(std::move(options)) {}
 Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
+  if (options.metrics) {
+    options.metrics->describe("confab_store_operation_seconds", core::Metrics::Type::Histogram,
+                              "Store jobs from queueing to completion, by kind.",
+                              {0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+                               1});
+  }
   std::unique_ptr<Store> store(new Store(options));
   auto writer = Database::open(options.database);
   if (!writer.ok()) {
@@ -100,11 +107,31 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   return store;
 }
 
+namespace {
+
+// Observes how long a job took from being queued to being done.
+struct Timed {
+  core::Metrics* metrics;
+  const char* kind;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  ~Timed() {
+    if (metrics) {
+      metrics->observe("confab_store_operation_seconds", {{"kind", kind}},
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                           .count());
+    }
+  }
+};
+
+}  // namespace
+
 asio::awaitable<void> Store::onWriter(std::function<void(Database&)> job) {
+  Timed timed{options_.metrics, "write"};
   co_await runOn(pools_->writerThread, [&] { job(*pools_->writer); });
 }
 
 asio::awaitable<void> Store::onReader(std::function<void(Database&)> job) {
+  Timed timed{options_.metrics, "read"};
   co_await runOn(pools_->readerThreads, [&] {
     // As many reader threads as connections: a connection is always free here.
     auto db = pools_->takeReader();

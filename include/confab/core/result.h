@@ -33,6 +33,8 @@ struct Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
+  // A default Result holds an Internal error: Asio default-constructs completion values.
+  Result() : v_(Error{ErrorCode::Internal, "no result", {}}) {}
   Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
 

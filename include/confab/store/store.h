@@ -8,6 +8,7 @@
 // Thread-safe. The Store must outlive every coroutine that awaits it.
 
 #include <confab/config/config.h>
+#include <confab/core/metrics.h>
 #include <confab/core/result.h>
 #include <confab/store/database.h>
 
@@ -24,6 +25,9 @@ namespace confab::store {
 struct StoreOptions {
   OpenOptions database;  // path, vfs, busy timeout
   int read_connections = 4;
+  // If set, each read and write job's latency (queueing included) is observed as
+  // confab_store_operation_seconds{kind="read"|"write"}.
+  core::Metrics* metrics = nullptr;
 };
 
 class Store {
