@@ -10,10 +10,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <boost/url/parse.hpp>
 
 #include <chrono>
 
+#include "net/http_request.h"
 #include "net/websocket_session.h"
 
 namespace asio = boost::asio;
@@ -48,14 +48,6 @@ asio::awaitable<void> lingerAndClose(Stream& stream) {
   lowest.socket().close(ec);
 }
 
-std::string toLower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 // Origins compare case-insensitively on scheme and host (RFC 6454 §6.1 serialisation).
 bool originAllowed(std::string_view origin, const SessionContext& ctx) {
   auto o = toLower(origin);
@@ -69,34 +61,6 @@ bool originAllowed(std::string_view origin, const SessionContext& ctx) {
     }
   }
   return false;
-}
-
-Request toRequest(const http::request<http::string_body>& req, const tcp::endpoint& remote,
-                  std::string request_id) {
-  Request r;
-  r.method = std::string(req.method_string());
-  r.target = std::string(req.target());
-  auto q = r.target.find('?');
-  r.query = q == std::string::npos ? std::string() : r.target.substr(q + 1);
-  for (const auto& field : req) {
-    r.headers.emplace_back(toLower(field.name_string()), std::string(field.value()));
-  }
-  r.body = req.body();
-  r.remote_address = remote.address().to_string();
-  r.remote_port = remote.port();
-  r.request_id = std::move(request_id);
-  return r;
-}
-
-// Decodes the path of an origin-form target; false if the target is not one.
-bool decodePath(Request& r) {
-  auto parsed = boost::urls::parse_origin_form(r.target);
-  if (!parsed) {
-    return false;
-  }
-  r.path = parsed->path();
-  // A decoded NUL or a path without a leading slash is never a valid resource name.
-  return !r.path.empty() && r.path.front() == '/' && r.path.find('\0') == std::string::npos;
 }
 
 http::response<http::string_body> toBeast(Response&& resp, unsigned version, bool keep_alive,
@@ -286,7 +250,7 @@ asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
     }
 
     auto& raw = parser.get();
-    Request req = toRequest(raw, remote_, request_id);
+    Request req = toRequest(raw, remote_.address().to_string(), remote_.port(), request_id);
     bool head = raw.method() == http::verb::head;
     bool keep_alive = raw.keep_alive() && !ctx_->stopping->load() && !ending.load();
 
