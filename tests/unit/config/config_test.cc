@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
+#include <vector>
 
 namespace confab::config {
 namespace {
@@ -126,6 +128,38 @@ TEST(Config, DescribeRoundTripsThroughToml) {
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(describe(*again), describe(*c));
   std::remove(file.c_str());
+}
+
+}  // namespace
+}  // namespace confab::config
+
+namespace confab::config {
+namespace {
+
+// The documented example must name every key with its default, so that it stays the reference.
+TEST(Config, ExampleFileListsEveryKeyWithItsDefault) {
+  LoadOptions o;
+  o.file = std::string(CONFAB_SOURCE_DIR) + "/config/confabd.example.toml";
+  auto example = load(o);
+  ASSERT_TRUE(example.ok()) << example.error().message;
+  auto defaults = load({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(describe(*example), describe(*defaults));
+  std::ifstream in(*o.file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string section;
+  for (const auto& line : [&] {
+         std::vector<std::string> lines;
+         std::istringstream s(describe(*defaults));
+         for (std::string l; std::getline(s, l);) lines.push_back(l);
+         return lines;
+       }()) {
+    if (line.empty() || line[0] == '[') {
+      continue;
+    }
+    auto key = line.substr(0, line.find(' '));
+    EXPECT_NE(text.find("\n" + key + " "), std::string::npos) << key << " missing from the example";
+  }
 }
 
 }  // namespace
