@@ -91,6 +91,8 @@ class Session {
                               Request* upgrade_request, std::shared_ptr<WebSocketHandler>* upgrade_handler);
 
   std::atomic<bool> ending{false};
+  // Waiting for the next request's first byte; read and written only on the connection's strand.
+  bool idle = false;
 
  private:
   template <typename Stream>
@@ -200,9 +202,14 @@ asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
   beast::flat_buffer buffer(static_cast<std::size_t>(limits.header_bytes) + 4096);
   for (;;) {
     if (buffer.size() == 0) {
+      if (ending.load()) {
+        co_return;  // the server is stopping: no next request
+      }
       // Between requests: the idle timeout applies until the next request's first byte.
       lowest.expires_after(std::chrono::milliseconds(limits.idle_timeout_ms));
+      idle = true;
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kUse);
+      idle = false;
       if (ec) {
         co_return;
       }
@@ -343,16 +350,17 @@ asio::awaitable<void> serveTlsConnection(tcp::socket socket,
   AliveUntilReturn alive_guard{alive};
   ConnectionScope scope(*ctx, [executor, session, alive, &stream](bool force) {
     session->ending = true;
-    asio::post(executor, [alive, &stream, force] {
+    asio::post(executor, [alive, session, &stream, force] {
       if (!*alive) {
         return;
       }
       // Graceful: only an idle connection is cut; one mid-request sends Connection: close.
+      // (expires_after would not do: Beast ignores it for a read already in progress.)
       auto& lowest = beast::get_lowest_layer(stream);
       if (force) {
         lowest.close();
-      } else {
-        lowest.expires_after(100ms);
+      } else if (session->idle) {
+        lowest.cancel();
       }
     });
   });
@@ -394,14 +402,14 @@ asio::awaitable<void> servePlainConnection(tcp::socket socket,
   AliveUntilReturn alive_guard{alive};
   ConnectionScope scope(*ctx, [executor, session, alive, &stream](bool force) {
     session->ending = true;
-    asio::post(executor, [alive, &stream, force] {
+    asio::post(executor, [alive, session, &stream, force] {
       if (!*alive) {
         return;
       }
       if (force) {
         stream.close();
-      } else {
-        stream.expires_after(100ms);
+      } else if (session->idle) {
+        stream.cancel();
       }
     });
   });

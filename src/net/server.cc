@@ -273,7 +273,9 @@ void Server::stop(std::chrono::milliseconds grace, std::function<void()> done) {
     }
     done();
   };
-  asio::co_spawn(s->ioc, waiter(), asio::detached);
+  // Hand co_spawn the lambda itself, not waiter(): a coroutine lambda's captures live in the
+  // lambda object, which must outlive the coroutine (this local does not).
+  asio::co_spawn(s->ioc, std::move(waiter), asio::detached);
 }
 
 int Server::openConnections() const { return state_->connections.load(); }

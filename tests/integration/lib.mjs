@@ -2,6 +2,7 @@
 // Client helpers shared by the integration and e2e tests: bounded child processes, HTTPS requests
 // with the daemon's certificate as the only trust anchor, raw TLS exchanges and WebSockets.
 // Every wait has a deadline; every child process and daemon is killed when the test file ends.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -69,6 +70,15 @@ export async function start(options = {}) {
   daemons.add(d);
   d.exited.then(() => daemons.delete(d));
   return d;
+}
+
+// SIGTERM; the daemon must exit 0 within `ms` (less than the default 10 s grace period: open
+// idle connections must not hold up a shutdown). SIGKILL after that, and fail.
+export async function stopClean(daemon, ms = 5000) {
+  if (!daemon) return;
+  const result = await daemon.stop('SIGTERM', ms);
+  assert.deepEqual(result, { code: 0, signal: null },
+    `confabd did not exit cleanly within ${ms} ms of SIGTERM:\n${daemon.log()}`);
 }
 
 export function tmpDir(prefix = 'confab-it-') {

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { request, run, start } from './lib.mjs';
+import { request, run, start, stopClean } from './lib.mjs';
 
 // A raw HTTP/1.1 exchange on the plain port; resolves the response head and body as text.
 function rawHttp(port, text, timeout = 5000) {
@@ -75,7 +75,7 @@ function checkRedirects(getDaemon, expectedBase) {
 describe('default public_url (the bound HTTPS address)', () => {
   let daemon;
   before(async () => { daemon = await start(); });
-  after(async () => { await daemon?.stop(); });
+  after(async () => { await stopClean(daemon); });
   test('public_url is https://127.0.0.1:<https port>', () => {
     assert.equal(daemon.publicUrl, `https://127.0.0.1:${daemon.ports.https}`);
   });
@@ -87,7 +87,7 @@ describe('server.public_url = "https://chat.example.com"', () => {
   before(async () => {
     daemon = await start({ config: { server: { public_url: 'https://chat.example.com' } } });
   });
-  after(async () => { await daemon?.stop(); });
+  after(async () => { await stopClean(daemon); });
   checkRedirects(() => daemon, 'https://chat.example.com');
 });
 
@@ -96,7 +96,7 @@ describe('server.public_url with a port', () => {
   before(async () => {
     daemon = await start({ config: { server: { public_url: 'https://chat.example.com:8443' } } });
   });
-  after(async () => { await daemon?.stop(); });
+  after(async () => { await stopClean(daemon); });
   test('Location keeps the port and has exactly one slash before the path', async () => {
     const res = await request(`http://127.0.0.1:${daemon.ports.http}/x/y?z=1`, { headers: { Host: 'evil.example' } });
     assert.equal(res.status, 301);

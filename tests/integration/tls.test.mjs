@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import {
-  fileSerial, problemOf, rawTls, parseHttp, request, run, servedSerial, start, tmpDir,
+  fileSerial, problemOf, rawTls, parseHttp, request, run, servedSerial, start, stopClean, tmpDir,
 } from './lib.mjs';
 
 let daemon;
@@ -20,7 +20,7 @@ before(async () => {
 });
 
 after(async () => {
-  await daemon?.stop();
+  await stopClean(daemon);
 });
 
 function curl(args) {
