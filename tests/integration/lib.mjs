@@ -228,6 +228,16 @@ export async function closeOf(ws, ms = 10000) {
   }
 }
 
+// Resolves what `promise` resolves, or `fallback` if that takes more than `ms` (timer cleared).
+export async function within(promise, ms, fallback = 'timeout') {
+  let timer;
+  try {
+    return await Promise.race([promise, new Promise((resolve) => { timer = setTimeout(() => resolve(fallback), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // Sends a WebSocket ping and waits for the matching pong.
 export function pingPong(ws, ms = 5000) {
   return new Promise((resolve, reject) => {
