@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/net/http.h>
 
+#include <confab/core/log.h>
+
 #include <strings.h>
 
 namespace confab::net {
@@ -87,29 +89,7 @@ Response Response::text(int status, std::string body, std::string content_type) 
   return Response{status, std::move(content_type), {}, std::move(body)};
 }
 
-std::string jsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
+std::string jsonString(std::string_view s) { return "\"" + core::jsonEscape(s) + "\""; }
 
 Response problem(int status, std::string_view title, std::string_view detail,
                  std::string_view request_id, const Headers& extra_headers,

@@ -134,4 +134,16 @@ Result<Statement> Database::prepare(std::string_view sql) {
 
 std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
 
+Result<std::int64_t> Database::userVersion() {
+  auto stmt = prepare("PRAGMA user_version");
+  if (!stmt.ok()) {
+    return stmt.error();
+  }
+  auto row = stmt->step();
+  if (!row.ok()) {
+    return row.error();
+  }
+  return stmt->int64(0);
+}
+
 }  // namespace confab::store

@@ -6,15 +6,11 @@
 namespace confab::store {
 
 Result<int> migrate(Database& db, const std::vector<Migration>& migrations) {
-  auto stmt = db.prepare("PRAGMA user_version");
-  if (!stmt.ok()) {
-    return stmt.error();
+  auto current = db.userVersion();
+  if (!current.ok()) {
+    return current.error();
   }
-  auto row = stmt->step();
-  if (!row.ok()) {
-    return row.error();
-  }
-  int version = static_cast<int>(stmt->int64(0));
+  int version = static_cast<int>(*current);
   int latest = 0;
   for (std::size_t i = 0; i < migrations.size(); ++i) {
     if (migrations[i].number != static_cast<int>(i) + 1) {

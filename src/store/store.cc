@@ -160,16 +160,11 @@ void Store::runOnWriterAndWait(const std::function<void(Database&)>& job) {
 asio::awaitable<Status> Store::probe() {
   auto r = co_await write<bool>([](Database& db) -> Result<bool> {
     // Rewriting user_version with its own value is a real write that changes nothing.
-    auto stmt = db.prepare("PRAGMA user_version");
-    if (!stmt.ok()) {
-      return stmt.error();
+    auto v = db.userVersion();
+    if (!v.ok()) {
+      return v.error();
     }
-    auto row = stmt->step();
-    if (!row.ok()) {
-      return row.error();
-    }
-    auto v = stmt->int64(0);
-    CONFAB_TRY(db.exec("PRAGMA user_version = " + std::to_string(v)));
+    CONFAB_TRY(db.exec("PRAGMA user_version = " + std::to_string(*v)));
     return true;
   });
   if (!r.ok()) {

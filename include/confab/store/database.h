@@ -67,6 +67,8 @@ class Database {
   Status exec(std::string_view sql);  // one or more statements, no parameters
   Result<Statement> prepare(std::string_view sql);
   std::int64_t changes() const;
+  // PRAGMA user_version: the schema version the migrations have reached.
+  Result<std::int64_t> userVersion();
   sqlite3* handle() { return db_; }
 
  private:
