@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/core/log.h>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <mutex>
@@ -20,11 +21,26 @@ LogSettings& settings() {
   return s;
 }
 
+// %* : the message, escaped for a JSON string. Messages carry free text (paths, OpenSSL and OS
+// error strings) that may hold quotes, backslashes or control characters.
+class JsonMessageFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    auto escaped = jsonEscape(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessageFlag>();
+  }
+};
+
 void applyPattern(spdlog::logger& l, LogFormat format) {
   if (format == LogFormat::Json) {
-    // Messages are written by Confab code that escapes any free text it includes (jsonEscape).
-    l.set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","module":"%n","msg":"%v"})",
-                  spdlog::pattern_time_type::utc);
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonMessageFlag>('*').set_pattern(
+        R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","module":"%n","msg":"%*"})");
+    l.set_formatter(std::move(formatter));
   } else {
     l.set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l [%n] %v", spdlog::pattern_time_type::utc);
   }
