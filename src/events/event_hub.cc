@@ -4,8 +4,8 @@
 namespace confab::events {
 namespace {
 
-std::string key(const std::string& account, const std::string& user) {
-  return account + '/' + user;
+std::pair<std::string, std::string> key(const std::string& account, const std::string& user) {
+  return {account, user};
 }
 
 }  // namespace

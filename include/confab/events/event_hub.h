@@ -11,6 +11,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace confab::events {
@@ -50,7 +52,9 @@ class EventHub {
   mutable std::mutex mu_;
   std::uint64_t next_ = 1;
   std::map<std::uint64_t, Entry> subs_;
-  std::multimap<std::string, std::uint64_t> byUser_;  // account_id + '/' + user_id
+  // (account_id, user_id): a pair, not a joined string, so that no choice of ids can make one
+  // user's key equal another's across the tenant boundary.
+  std::multimap<std::pair<std::string, std::string>, std::uint64_t> byUser_;
 };
 
 }  // namespace confab::events
