@@ -20,9 +20,6 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))sql";
 constexpr std::string_view kLastSeq =
     "SELECT last_seq FROM event_streams WHERE account_id = ?1 AND user_id = ?2";
 
-constexpr std::string_view kOldest =
-    "SELECT MIN(seq) FROM events WHERE account_id = ?1 AND user_id = ?2";
-
 constexpr std::string_view kSince = R"sql(
 SELECT seq, id, type, ts, actor, data FROM events
 WHERE account_id = ?1 AND user_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4)sql";
@@ -115,17 +112,14 @@ Result<Replay> EventLog::since(store::Database& db, const Recipient& who, std::i
   if (after == replay.last_seq) {
     return replay;
   }
-  auto oldest = singleInt(db, kOldest, who);
-  if (!oldest.ok()) return oldest.error();
-  // Everything in (after, last_seq] must still be here; if the first of them was purged, the
-  // client has a gap it cannot fill from us.
-  if (*oldest == 0 || *oldest > after + 1) {
-    replay.resync = true;
-    return replay;
-  }
+  // Everything in (after, last_seq] must still be here, without a gap, or the client has a gap
+  // it cannot fill from us. The seqs themselves tell: a purge may have removed the oldest (by
+  // count or age), a hole in the middle (by age, if the wall clock stepped back), or run between
+  // these statements when the caller reads outside a transaction.
   auto stmt = db.prepare(kSince);
   if (!stmt.ok()) return stmt.error();
   stmt->bind(1, who.account_id).bind(2, who.user_id).bind(3, after).bind(4, limit + 1);
+  std::int64_t expected = after + 1;
   for (;;) {
     auto row = stmt->step();
     if (!row.ok()) return row.error();
@@ -134,8 +128,18 @@ Result<Replay> EventLog::since(store::Database& db, const Recipient& who, std::i
       replay.more = true;
       break;
     }
+    if (stmt->int64(0) != expected) {
+      replay.events.clear();
+      replay.more = false;
+      replay.resync = true;
+      return replay;
+    }
+    ++expected;
     replay.events.push_back(Event{stmt->text(1), stmt->int64(0), stmt->text(2), stmt->int64(3),
                                   who.account_id, who.user_id, stmt->text(4), stmt->text(5)});
+  }
+  if (replay.events.empty() && !replay.more) {
+    replay.resync = true;  // (after, last_seq] is not empty, but nothing of it is left
   }
   return replay;
 }

@@ -20,7 +20,8 @@ struct Retention {
 
 struct Replay {
   std::vector<Event> events;  // seq > after, in order, at most `limit`
-  bool resync = false;        // some events after `after` are gone: the client must resync
+  bool resync = false;        // some events after `after` are gone (or `after` was never issued):
+                              // the client must resync; `events` is then empty
   bool more = false;          // more than `limit` remain
   std::int64_t last_seq = 0;  // the user's latest seq
 };
