@@ -63,12 +63,17 @@ class WsConnection final : public WebSocketConnection,
     if (closed_ || close_request_) {
       return;
     }
-    if (bounded && queue_.size() >= static_cast<std::size_t>(ctx_->options->websocket.send_queue_messages)) {
+    // Only bounded messages count: an unbounded replay ahead of them in the queue is no sign
+    // of a slow reader, and must not get a fast one closed as soon as live messages follow.
+    if (bounded && bounded_queued_ >= static_cast<std::size_t>(ctx_->options->websocket.send_queue_messages)) {
       // A reader this slow would hold unbounded memory; it resumes from its last seq instead.
+      log_->info("request_id={} websocket send queue overflow ({} messages): closing with 1008",
+                 request_.request_id, queue_.size());
       requestClose(CloseCode::PolicyViolation, "send queue overflow; reconnect with your last seq");
       return;
     }
-    queue_.push_back(std::move(text));
+    queue_.push_back({std::move(text), bounded});
+    bounded_queued_ += bounded ? 1 : 0;
     signal_.cancel();
   }
 
@@ -94,7 +99,8 @@ class WsConnection final : public WebSocketConnection,
         break;
       }
       if (!queue_.empty()) {
-        std::string msg = std::move(queue_.front());
+        std::string msg = std::move(queue_.front().first);
+        bounded_queued_ -= queue_.front().second ? 1 : 0;
         queue_.pop_front();
         ws_.text(true);
         auto [ec, n] = co_await ws_.async_write(asio::buffer(msg), kUse);
@@ -114,7 +120,8 @@ class WsConnection final : public WebSocketConnection,
   std::shared_ptr<SessionContext> ctx_;
   asio::steady_timer signal_;
   std::shared_ptr<spdlog::logger> log_;
-  std::deque<std::string> queue_;
+  std::deque<std::pair<std::string, bool>> queue_;  // text, bounded
+  std::size_t bounded_queued_ = 0;                  // bounded messages in queue_
   std::optional<std::pair<CloseCode, std::string>> close_request_;
   bool closed_ = false;
 };

@@ -33,10 +33,10 @@ enum class CloseCode : std::uint16_t {
 class WebSocketConnection {
  public:
   virtual ~WebSocketConnection() = default;
-  // Queues a text message. If the peer does not keep up and the queue exceeds its limit, the
-  // connection is closed with 1008 (the client reconnects and resumes by sequence number).
-  // `bounded=false` exempts the message from that limit: for a replay whose size is already
-  // bounded by the event retention.
+  // Queues a text message. If the peer does not keep up and the bounded messages waiting in the
+  // queue reach websocket.send_queue_messages, the connection is closed with 1008 (the client
+  // reconnects and resumes by sequence number). `bounded=false` exempts the message from that
+  // limit and from the count: for a replay whose size is already bounded by the event retention.
   virtual void send(std::string text, bool bounded = true) = 0;
   virtual void close(CloseCode code, std::string reason) = 0;
   // The connection's strand: handlers run on it, timers a handler starts should too.
