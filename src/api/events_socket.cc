@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,12 @@ std::optional<std::int64_t> parseSeq(std::string_view s) {
   return v;
 }
 
+// The "type" of a client message, or "" if it has none or it is not a string.
+std::string messageType(const nlohmann::json& msg) {
+  auto it = msg.find("type");
+  return it != msg.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::string control(std::string_view type, nlohmann::json fields = nlohmann::json::object()) {
   fields["type"] = type;
   return fields.dump();
@@ -46,6 +53,8 @@ struct Stream {
   std::int64_t last_sent = 0;
   std::optional<std::int64_t> since;
   std::vector<events::Event> pending;  // live events that arrived during the replay
+  bool pending_dropped = false;        // pending was full: read those events from the store
+  std::size_t pending_limit = 0;
   events::EventHub::Subscription subscription;
   std::unique_ptr<asio::steady_timer> auth_deadline;
 };
@@ -59,6 +68,7 @@ class EventsSocket final : public net::WebSocketHandler,
   asio::awaitable<void> onOpen(std::shared_ptr<net::WebSocketConnection> conn) override {
     auto st = std::make_shared<Stream>();
     st->conn = conn;
+    st->pending_limit = static_cast<std::size_t>(std::max(1, options_.replay_batch));
     {
       std::lock_guard lock(mu_);
       streams_[conn.get()] = st;
@@ -102,7 +112,8 @@ class EventsSocket final : public net::WebSocketHandler,
     }
     auto msg = parseJsonObject(text, options_.json_depth);
     if (!st->authenticated && !st->authenticating) {
-      if (!msg.ok() || (*msg).value("type", "") != "auth" || !(*msg)["token"].is_string()) {
+      if (!msg.ok() || messageType(*msg) != "auth" || !msg->contains("token") ||
+          !(*msg)["token"].is_string()) {
         conn->close(CloseCode::PolicyViolation, "the first message must be {\"type\":\"auth\"}");
         co_return;
       }
@@ -121,7 +132,7 @@ class EventsSocket final : public net::WebSocketHandler,
       conn->send(control("session.error", {{"detail", msg.error().message}}));
       co_return;
     }
-    auto type = (*msg).value("type", "");
+    auto type = messageType(*msg);
     if (type == "ping") {
       conn->send(control("pong"));
     } else if (type == "auth") {
@@ -185,32 +196,8 @@ class EventsSocket final : public net::WebSocketHandler,
       });
     });
     if (st->since) {
-      std::int64_t after = *st->since;
-      for (;;) {
-        auto replay = co_await bus_.store().read<events::Replay>(
-            [&](store::Database& db) { return events::EventLog::since(db, me, after, options_.replay_batch); });
-        if (!st->conn) {
-          co_return;
-        }
-        if (!replay.ok()) {
-          log_->error("event replay failed: {}", replay.error().message);
-          st->conn->close(CloseCode::InternalError, "replay failed");
-          co_return;
-        }
-        if (replay->resync) {
-          st->conn->send(control("session.resync_required", {{"seq", replay->last_seq}}), false);
-          st->last_sent = replay->last_seq;
-          break;
-        }
-        for (const auto& e : replay->events) {
-          st->conn->send(e.toJson(), false);
-          st->last_sent = e.seq;
-        }
-        if (!replay->more) {
-          st->last_sent = std::max(st->last_sent, after);
-          break;
-        }
-        after = st->last_sent;
+      if (!co_await replay(*st, me, *st->since)) {
+        co_return;
       }
     } else {
       auto last = co_await bus_.store().read<std::int64_t>(
@@ -218,31 +205,83 @@ class EventsSocket final : public net::WebSocketHandler,
       if (!st->conn) {
         co_return;
       }
-      st->last_sent = last.ok() ? *last : 0;
+      if (!last.ok()) {
+        log_->error("reading the last event seq failed: {}", last.error().message);
+        st->conn->close(CloseCode::InternalError, "replay failed");
+        co_return;
+      }
+      st->last_sent = *last;
+    }
+    // More live events arrived than `pending` holds: they are all in the store by now.
+    while (st->pending_dropped) {
+      st->pending_dropped = false;
+      st->pending.clear();
+      if (!co_await replay(*st, me, st->last_sent)) {
+        co_return;
+      }
     }
     st->replaying = false;
+    // What arrived during the replay and session.ready complete the catch-up: like the replay,
+    // they are exempt from the send-queue bound (at most one replay batch of them).
     auto pending = std::move(st->pending);
     for (const auto& e : pending) {
-      deliver(*st, e);
+      deliver(*st, e, false);
     }
     st->conn->send(control("session.ready", {{"account_id", me.account_id},
                                              {"user_id", me.user_id},
-                                             {"seq", st->last_sent}}));
+                                             {"seq", st->last_sent}}),
+                   false);
   }
 
-  static void deliver(Stream& st, const events::Event& e) {
+  // Sends the stored events of `me` after `after`, batch by batch, or session.resync_required
+  // if some of them are gone. False if the connection is closed or closing.
+  asio::awaitable<bool> replay(Stream& st, const events::Recipient& me, std::int64_t after) {
+    for (;;) {
+      auto batch = co_await bus_.store().read<events::Replay>([&](store::Database& db) {
+        return events::EventLog::since(db, me, after, options_.replay_batch);
+      });
+      if (!st.conn) {
+        co_return false;
+      }
+      if (!batch.ok()) {
+        log_->error("event replay failed: {}", batch.error().message);
+        st.conn->close(CloseCode::InternalError, "replay failed");
+        co_return false;
+      }
+      if (batch->resync) {
+        st.conn->send(control("session.resync_required", {{"seq", batch->last_seq}}), false);
+        st.last_sent = batch->last_seq;
+        co_return true;
+      }
+      for (const auto& e : batch->events) {
+        st.conn->send(e.toJson(), false);
+        st.last_sent = e.seq;
+      }
+      if (!batch->more) {
+        st.last_sent = std::max(st.last_sent, after);
+        co_return true;
+      }
+      after = st.last_sent;
+    }
+  }
+
+  static void deliver(Stream& st, const events::Event& e, bool bounded = true) {
     if (!st.conn) {
       return;
     }
     if (st.replaying) {
-      st.pending.push_back(e);
+      if (st.pending.size() >= st.pending_limit) {
+        st.pending_dropped = true;  // read again from the store once this replay is done
+      } else {
+        st.pending.push_back(e);
+      }
       return;
     }
     if (e.seq <= st.last_sent) {
       return;  // already sent by the replay
     }
     st.last_sent = e.seq;
-    st.conn->send(e.toJson());
+    st.conn->send(e.toJson(), bounded);
   }
 
   events::EventBus& bus_;
