@@ -15,11 +15,14 @@ import { startDaemon, waitFor } from '../lib/daemon.mjs';
 
 export { waitFor };
 
+// Children run in their own process group, so that killing one also ends what it started
+// (testssl runs many openssl processes).
 const children = new Set();
+function killGroup(child) {
+  try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+}
 process.on('exit', () => {
-  for (const c of children) {
-    try { c.kill('SIGKILL'); } catch { /* already gone */ }
-  }
+  for (const c of children) killGroup(c);
 });
 
 // The harness's CONFAB_* variables must not reach confabd (it refuses unknown ones).
@@ -33,6 +36,7 @@ export function run(cmd, args, { timeout = 20000, input, env = {}, cwd } = {}) {
       cwd,
       env: { ...process.env, ...CLEAN_ENV, ...env },
       stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      detached: true,
     });
     children.add(child);
     let stdout = '';
@@ -44,7 +48,7 @@ export function run(cmd, args, { timeout = 20000, input, env = {}, cwd } = {}) {
       child.stdin.on('error', () => {});
       child.stdin.end(input);
     }
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeout);
+    const timer = setTimeout(() => { timedOut = true; killGroup(child); }, timeout);
     child.on('error', (error) => {
       clearTimeout(timer);
       children.delete(child);
@@ -52,6 +56,7 @@ export function run(cmd, args, { timeout = 20000, input, env = {}, cwd } = {}) {
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      killGroup(child);  // anything it left behind
       children.delete(child);
       resolve({ code, signal, stdout, stderr, timedOut, ms: Date.now() - started });
     });
