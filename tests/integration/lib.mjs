@@ -211,10 +211,16 @@ export function openWs(url, { ca, origin, headers, timeout = 10000 } = {}) {
     ws.on('open', () => { clearTimeout(timer); resolve({ ws }); });
     ws.on('unexpected-response', (req, res) => {
       clearTimeout(timer);
+      // The refused connection is of no further use: close it (Node would keep it open).
+      const socket = res.socket;
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => { body += c; });
-      res.on('end', () => { resolve({ status: res.statusCode, headers: res.headers, body }); req.destroy(); });
+      res.on('end', () => {
+        resolve({ status: res.statusCode, headers: res.headers, body });
+        socket.destroy();
+        req.destroy();
+      });
     });
     ws.on('error', (e) => { clearTimeout(timer); reject(e); });
   });

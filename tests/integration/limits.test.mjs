@@ -215,6 +215,78 @@ describe('request flood (limits.requests_per_second = 20, request_burst = 20)', 
   });
 });
 
+describe('limits.connections = 4', () => {
+  let daemon;
+  let ca;
+  before(async () => {
+    daemon = await start({
+      config: { limits: { connections: 4, body_bytes: 2048 }, websocket: { auth_timeout_ms: 300 } },
+    });
+    ca = [fs.readFileSync(daemon.cert)];
+  });
+  after(async () => { await stopClean(daemon); });
+
+  function connect() {
+    return new Promise((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: daemon.ports.https, ca, servername: 'localhost' },
+        () => resolve({ socket: s }));
+      s.on('error', (e) => resolve({ error: e.code ?? String(e) }));
+      s.on('close', () => resolve({ error: 'closed' }));
+    });
+  }
+
+  test('connections over the limit are refused, and every kind of ended connection frees its slot', async () => {
+    const wss = `wss://127.0.0.1:${daemon.ports.https}/api/v1/events`;
+    // Connections that end in all the ways there are; none may keep counting afterwards.
+    for (let i = 0; i < 2; i++) {
+      await rawTls(daemon.ports.https, { ca, chunks: ['GARBAGE\r\n\r\n'], timeout: 3000 });
+      await request(daemon.url('/x'), { ca, method: 'POST', body: 'x'.repeat(5000) });
+      await request(daemon.url('/x'), { ca, headers: { 'X-Big': 'a'.repeat(20000) } });
+      assert.equal((await openWs(wss, { ca, origin: 'https://evil.example' })).status, 403);
+      const { ws } = await openWs(wss, { ca });
+      assert.equal((await closeOf(ws)).code, 1008);
+      await new Promise((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port: daemon.ports.https, rejectUnauthorized: false,
+          minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' });
+        s.on('error', resolve);
+        s.on('secureConnect', () => { s.destroy(); resolve(); });
+      });
+      await request(daemon.url('/healthz'), { ca });
+    }
+    // Four connections fit (they are served), the fifth is closed at once.
+    let open = [];
+    await waitFor(async () => {
+      for (const c of open) c.socket?.destroy();
+      open = await Promise.all([connect(), connect(), connect(), connect()]);
+      return open.every((c) => c.socket);
+    }, 5000, 'four connections at once (a slot is still counted)');
+    const fifth = await connect();
+    assert.ok(!fifth.socket, 'a fifth connection was accepted');
+    for (const c of open) {
+      c.data = '';
+      c.socket.on('data', (d) => { c.data += d; });
+      c.socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    }
+    await waitFor(() => open.every((c) => c.data.startsWith('HTTP/1.1 200')), 5000,
+      'the four connections to be served');
+    for (const c of open) c.socket.destroy();
+    // Their slots come back.
+    await waitFor(async () => (await request(daemon.url('/healthz'), { ca }).catch(() => ({}))).status === 200,
+      5000, 'a new connection after the others closed');
+  });
+
+  test('pipelined requests on one connection are answered in order', async () => {
+    const r = await rawTls(daemon.ports.https, {
+      ca,
+      chunks: ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
+      timeout: 5000,
+    });
+    assert.deepEqual([...r.data.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]), ['200', '404', '200']);
+    assert.ok(r.closed, 'Connection: close was not honoured');
+  });
+});
+
 describe('SIGTERM', () => {
   test('exits 0 within shutdown_grace_ms; an open WebSocket gets 1001, idle connections are closed', async () => {
     const grace = 5000;
