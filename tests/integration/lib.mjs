@@ -64,14 +64,18 @@ export function run(cmd, args, { timeout = 20000, input, env = {}, cwd } = {}) {
 }
 
 // startDaemon, remembered so that it is killed even if the test file fails half-way.
+// Their temporary directories are removed at exit too.
 const daemons = new Set();
+const scratchDirs = new Set();
 process.on('exit', () => {
   for (const d of daemons) {
     try { d.proc.kill('SIGKILL'); } catch { /* already gone */ }
   }
+  for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 export async function start(options = {}) {
   const d = await startDaemon(options);
+  scratchDirs.add(d.dataDir);
   daemons.add(d);
   d.exited.then(() => daemons.delete(d));
   return d;
@@ -87,7 +91,9 @@ export async function stopClean(daemon, ms = 5000) {
 }
 
 export function tmpDir(prefix = 'confab-it-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  scratchDirs.add(dir);
+  return dir;
 }
 
 // One HTTPS request on a fresh connection, trusting only `ca`. Resolves {status, headers, body}.
@@ -208,6 +214,7 @@ export function openWs(url, { ca, origin, headers, timeout = 10000 } = {}) {
     const timer = setTimeout(() => { ws.terminate(); reject(new Error(`WebSocket ${url}: timed out`)); }, timeout);
     // Record the close as soon as it happens, whoever waits for it later.
     ws.closed = new Promise((res) => ws.on('close', (code, reason) => res({ code, reason: String(reason), at: Date.now() })));
+    ws.on('upgrade', (res) => { ws.upgradeHeaders = res.headers; });
     ws.on('open', () => { clearTimeout(timer); resolve({ ws }); });
     ws.on('unexpected-response', (req, res) => {
       clearTimeout(timer);

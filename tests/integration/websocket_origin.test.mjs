@@ -44,6 +44,9 @@ describe('default allowed origin (public_url)', () => {
     test(`${name} is upgraded (101) and the socket works`, async () => {
       const r = await openWs(wssUrl(daemon), { ca, origin: origin(daemon) });
       assert.ok(r.ws, `refused with ${r.status}: ${r.body}`);
+      // The 101 is an HTTPS response like any other.
+      assert.ok(r.ws.upgradeHeaders['strict-transport-security'], 'no HSTS on the 101');
+      assert.match(r.ws.upgradeHeaders['x-request-id'] ?? '', /^[0-9a-f]{8,}$/);
       await pingPong(r.ws);
       r.ws.terminate();
     });
