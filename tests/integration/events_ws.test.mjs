@@ -19,6 +19,8 @@ const clients = new Set();
 after(async () => {
   for (const c of clients) c.ws.terminate();
   await Promise.all([...fixtures].map((f) => f.stop()));
+  // A restarted fixture reuses its predecessor's directory: this removes every one of them.
+  for (const f of fixtures) fs.rmSync(f.dataDir, { recursive: true, force: true });
 });
 
 function withDeadline(promise, what, ms = DEADLINE_MS) {
