@@ -48,15 +48,28 @@ asio::awaitable<void> lingerAndClose(Stream& stream) {
   lowest.socket().close(ec);
 }
 
-// Origins compare case-insensitively on scheme and host (RFC 6454 §6.1 serialisation).
-bool originAllowed(std::string_view origin, const SessionContext& ctx) {
+// An origin as browsers serialise it (RFC 6454 §6.2): lower case, without the scheme's default
+// port, so that "https://chat.example.com:443" in the configuration matches what they send.
+std::string serialisedOrigin(std::string_view origin) {
   auto o = toLower(origin);
+  for (auto [scheme, port] : {std::pair<std::string_view, std::string_view>{"https://", ":443"},
+                              {"http://", ":80"}}) {
+    if (o.size() > scheme.size() + port.size() && o.starts_with(scheme) && o.ends_with(port)) {
+      o.resize(o.size() - port.size());
+    }
+  }
+  return o;
+}
+
+// Origins compare case-insensitively on scheme and host, default ports omitted.
+bool originAllowed(std::string_view origin, const SessionContext& ctx) {
+  auto o = serialisedOrigin(origin);
   const auto& allowed = ctx.options->websocket.allowed_origins;
   if (allowed.empty()) {
-    return o == toLower(*ctx.public_url);
+    return o == serialisedOrigin(*ctx.public_url);
   }
   for (const auto& a : allowed) {
-    if (o == toLower(a)) {
+    if (o == serialisedOrigin(a)) {
       return true;
     }
   }

@@ -140,3 +140,50 @@ describe('websocket.allowed_origins', () => {
     });
   }
 });
+
+describe('origins with the default port written out', () => {
+  // Browsers serialise an Origin without its scheme's default port (RFC 6454 §6.2), whatever
+  // form the operator wrote in the configuration.
+  let daemon;
+  let ca;
+  before(async () => {
+    daemon = await start({ config: { server: { public_url: 'https://chat.example.com:443' } } });
+    ca = [fs.readFileSync(daemon.cert)];
+  });
+  after(async () => { await stopClean(daemon); });
+
+  for (const origin of ['https://chat.example.com', 'https://chat.example.com:443', 'https://Chat.Example.com']) {
+    test(`public_url https://chat.example.com:443 admits Origin ${origin}`, async () => {
+      const r = await openWs(wssUrl(daemon), { ca, origin });
+      assert.ok(r.ws, `refused with ${r.status}: ${r.body}`);
+      r.ws.terminate();
+    });
+  }
+  for (const origin of ['https://chat.example.com:8443', 'http://chat.example.com', 'https://chat.example.com:4430']) {
+    test(`public_url https://chat.example.com:443 refuses Origin ${origin}`, async () => {
+      const r = await openWs(wssUrl(daemon), { ca, origin });
+      assert.equal(r.status, 403);
+    });
+  }
+});
+
+describe('allowed_origins entries with the default port written out', () => {
+  let daemon;
+  let ca;
+  before(async () => {
+    daemon = await start({ config: { websocket: { allowed_origins: ['http://localhost:80', 'https://app.example.com'] } } });
+    ca = [fs.readFileSync(daemon.cert)];
+  });
+  after(async () => { await stopClean(daemon); });
+
+  for (const origin of ['http://localhost', 'http://localhost:80', 'https://app.example.com:443']) {
+    test(`Origin ${origin} is admitted`, async () => {
+      const r = await openWs(wssUrl(daemon), { ca, origin });
+      assert.ok(r.ws, `refused with ${r.status}: ${r.body}`);
+      r.ws.terminate();
+    });
+  }
+  test('Origin http://localhost:8080 is refused', async () => {
+    assert.equal((await openWs(wssUrl(daemon), { ca, origin: 'http://localhost:8080' })).status, 403);
+  });
+});
