@@ -33,7 +33,7 @@ test-main: build
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 300
 
 test-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFAB_SANITIZE=ON -DCONFAB_WERROR=ON
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCONFAB_SANITIZE=ON -DCONFAB_WERROR=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j 2 --timeout 600 -L 'unit|integration'
 
