@@ -233,15 +233,31 @@ asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
     parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
     parser.body_limit(static_cast<std::uint64_t>(limits.body_bytes));
     // The whole request, first byte to last, must arrive within request_timeout: a slowloris
-    // client that trickles headers is cut off here without affecting anyone else.
-    lowest.expires_after(std::chrono::milliseconds(limits.request_timeout_ms));
+    // client that trickles headers is cut off here without affecting anyone else. Our own timer
+    // rather than the stream's, because the stream's closes the socket, and a client that was
+    // too slow should still read a 408 saying so. `state` is 0 while reading, 1 once the timer
+    // fired, 2 once the read ended; a timer handler already queued then touches nothing.
+    lowest.expires_never();
+    auto state = std::make_shared<int>(0);
+    asio::steady_timer deadline(stream.get_executor(),
+                                std::chrono::milliseconds(limits.request_timeout_ms));
+    deadline.async_wait([state, &lowest](boost::system::error_code wec) {
+      if (!wec && *state == 0) {
+        *state = 1;
+        boost::system::error_code ignored;
+        lowest.socket().cancel(ignored);
+      }
+    });
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kUse);
     (void)n;
+    bool timed_out = *state == 1;
+    *state = 2;
+    deadline.cancel();
     std::string request_id = ctx_->random->hex(8);
     if (ec) {
       int status = 0;
       std::string detail;
-      if (ec == beast::error::timeout) {
+      if (timed_out) {
         status = 408;
         detail = "The request did not arrive within " + std::to_string(limits.request_timeout_ms) +
                  " ms.";

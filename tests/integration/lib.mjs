@@ -97,11 +97,13 @@ export function tmpDir(prefix = 'confab-it-') {
 }
 
 // One HTTPS request on a fresh connection, trusting only `ca`. Resolves {status, headers, body}.
-export function request(url, { ca, method = 'GET', headers = {}, body, timeout = 10000 } = {}) {
+// `localAddress` picks the client's source address (another loopback address, e.g. 127.0.0.2,
+// is another client as far as per-address limits go).
+export function request(url, { ca, method = 'GET', headers = {}, body, timeout = 10000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const mod = u.protocol === 'https:' ? https : http;
-    const req = mod.request(u, { method, headers, ca, agent: false, timeout }, (res) => {
+    const req = mod.request(u, { method, headers, ca, agent: false, timeout, localAddress }, (res) => {
       let data = '';
       res.setEncoding('utf8');
       res.on('data', (c) => { data += c; });
