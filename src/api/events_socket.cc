@@ -12,6 +12,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <mutex>
 #include <optional>
@@ -82,8 +84,14 @@ class EventsSocket final : public net::WebSocketHandler,
       }
     }
     if (auto header = req.header("authorization")) {
-      constexpr std::string_view kBearer = "Bearer ";
-      if (header->size() <= kBearer.size() || header->substr(0, kBearer.size()) != kBearer) {
+      // RFC 9110 §11.1: the scheme name is case-insensitive.
+      constexpr std::string_view kBearer = "bearer ";
+      auto scheme = header->substr(0, std::min(header->size(), kBearer.size()));
+      bool bearer = header->size() > kBearer.size() &&
+                    std::equal(scheme.begin(), scheme.end(), kBearer.begin(), [](char a, char b) {
+                      return std::tolower(static_cast<unsigned char>(a)) == b;
+                    });
+      if (!bearer) {
         conn->close(CloseCode::PolicyViolation, "Authorization must be a Bearer token");
         co_return;
       }

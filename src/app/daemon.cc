@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <mutex>
 #include <fstream>
 #include <thread>
 
@@ -38,7 +39,22 @@ struct Daemon::Parts {
   net::Router api;
   net::Router metrics_routes;
   std::unique_ptr<net::Server> server;
+  std::unique_ptr<asio::signal_set> signals;
+  std::unique_ptr<asio::steady_timer> purge_timer;
   std::atomic<bool> stopping{false};
+  std::mutex stop_mu;               // guards server creation against requestStop()
+  bool stop_requested = false;      // under stop_mu
+  std::chrono::milliseconds grace{0};
+
+  // Stops the server, then everything else on the io_context. Caller holds stop_mu.
+  void beginStop() {
+    stopping = true;
+    server->stop(grace, [this] {
+      signals->cancel();
+      purge_timer->cancel();
+      ioc.stop();
+    });
+  }
 };
 
 Daemon::Daemon(config::Config config, DaemonOptions options)
@@ -128,8 +144,12 @@ int Daemon::run() {
                  p.api, p.metrics_routes);
 
   net::ServerOptions server_options{config_.server, config_.limits, config_.websocket, cert, key};
-  p.server = std::make_unique<net::Server>(p.ioc, server_options, p.api, p.metrics_routes,
-                                           p.metrics, random);
+  {
+    std::lock_guard lock(p.stop_mu);
+    p.grace = std::chrono::milliseconds(config_.server.shutdown_grace_ms);
+    p.server = std::make_unique<net::Server>(p.ioc, server_options, p.api, p.metrics_routes,
+                                             p.metrics, random);
+  }
   auto ports = p.server->start();
   if (!ports.ok()) {
     log->critical("{}", ports.error().message);
@@ -145,10 +165,10 @@ int Daemon::run() {
     }
   }
 
-  asio::signal_set signals(p.ioc, SIGINT, SIGTERM, SIGHUP);
+  p.signals = std::make_unique<asio::signal_set>(p.ioc, SIGINT, SIGTERM, SIGHUP);
   std::function<void()> wait_signal;
   wait_signal = [&] {
-    signals.async_wait([&](const boost::system::error_code& sec, int signo) {
+    p.signals->async_wait([&](const boost::system::error_code& sec, int signo) {
       if (sec) {
         return;
       }
@@ -171,7 +191,7 @@ int Daemon::run() {
   wait_signal();
 
   // Event retention: purge expired events now and every minute, in bounded batches.
-  asio::steady_timer purge_timer(p.ioc);
+  p.purge_timer = std::make_unique<asio::steady_timer>(p.ioc);
   events::Retention retention{static_cast<std::int64_t>(config_.events.retention_seconds) * 1000,
                               config_.events.retention_count};
   asio::co_spawn(
@@ -195,11 +215,18 @@ int Daemon::run() {
           if (total > 0) {
             log->info("event retention removed {} event(s)", total);
           }
-          purge_timer.expires_after(std::chrono::minutes(1));
-          co_await purge_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+          p.purge_timer->expires_after(std::chrono::minutes(1));
+          co_await p.purge_timer->async_wait(asio::as_tuple(asio::use_awaitable));
         }
       },
       asio::detached);
+
+  {
+    std::lock_guard lock(p.stop_mu);
+    if (p.stop_requested) {
+      p.beginStop();
+    }
+  }
 
   if (options_.on_listening) {
     asio::post(p.ioc, [this, &p] { options_.on_listening(*p.bus, p.ioc); });
@@ -218,19 +245,26 @@ int Daemon::run() {
   if (!cp.ok()) {
     log->warn("WAL checkpoint at shutdown failed: {}", cp.error().message);
   }
+  // Completions that arrived after the io_context stopped (a store job that outlived the
+  // grace period) still belong to coroutines that point into the server and the metrics: let
+  // them finish now, while those exist, instead of destroying them half-way later.
+  p.ioc.restart();
+  p.ioc.run_for(std::chrono::seconds(2));
   log->info("stopped");
   return kExitOk;
 }
 
 void Daemon::requestStop() {
   auto& p = *parts_;
-  if (p.stopping.exchange(true) || !p.server) {
+  std::lock_guard lock(p.stop_mu);
+  if (p.stop_requested) {
     return;
   }
-  p.server->stop(std::chrono::milliseconds(config_.server.shutdown_grace_ms), [&p] {
-    // Everything left on the io_context (signal wait, purge timer) is cancelled with it.
-    p.ioc.stop();
-  });
+  p.stop_requested = true;
+  if (p.server && p.signals && p.purge_timer) {
+    p.beginStop();
+  }
+  // Otherwise run() has not finished starting: it sees stop_requested once it has.
 }
 
 }  // namespace confab::app

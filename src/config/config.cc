@@ -171,8 +171,21 @@ Result<Config> load(const LoadOptions& options) {
       }
     }
   }
-  if (c.limits.request_burst < 1 || c.websocket.message_burst < 1) {
-    return keyError("limits.request_burst", "must be at least 1");
+  // Two listeners on one address and port would fail at bind time with a less helpful
+  // message: name the keys that collide.
+  const std::pair<const char*, const Listen*> listeners[] = {
+      {"https", &c.server.https}, {"http", &c.server.http}, {"metrics", &c.server.metrics}};
+  for (std::size_t i = 0; i < 3; ++i) {
+    for (std::size_t j = i + 1; j < 3; ++j) {
+      const auto& a = *listeners[i].second;
+      const auto& b = *listeners[j].second;
+      if (a.port != 0 && a.port == b.port && a.address == b.address) {
+        return keyError(std::string("server.") + listeners[j].first + "_port",
+                        std::string("is the same address and port as server.") +
+                            listeners[i].first + "_port (" + a.address + ":" +
+                            std::to_string(a.port) + ")");
+      }
+    }
   }
   return c;
 }

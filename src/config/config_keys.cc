@@ -31,6 +31,20 @@ std::string checkOrigin(const std::string& v, bool httpsOnly) {
   if (rest.empty() || rest.find_first_of("/?#@ ") != std::string::npos) {
     return "must be scheme://host[:port] with no path, query or user part";
   }
+  // A port, if any, follows the last ':' outside an IPv6 literal's brackets.
+  auto colon = rest.rfind(':');
+  if (colon != std::string::npos && rest.find(']', colon) == std::string::npos &&
+      (rest[0] != '[' || rest.find(']') < colon)) {
+    auto port = rest.substr(colon + 1);
+    bool digits = !port.empty() && port.size() <= 5 &&
+                  port.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoi(port) < 1 || std::stoi(port) > 65535) {
+      return "has an invalid port \"" + port + "\" (1 to 65535)";
+    }
+    if (colon == 0) {
+      return "must name a host";
+    }
+  }
   return {};
 }
 
@@ -80,7 +94,9 @@ const std::vector<Key>& keys() {
       strKey("tls.key_file", [](Config& c) -> Field { return &c.tls.key_file; }),
       intKey("limits.header_bytes", 1024, 1024 * 1024,
              [](Config& c) -> Field { return &c.limits.header_bytes; }),
-      intKey("limits.body_bytes", 1024, 1LL << 40,
+      // Bodies are held in memory while a request is handled; large uploads stream through
+      // their own routes (blob store), so the general limit stays modest.
+      intKey("limits.body_bytes", 1024, 64LL * 1024 * 1024,
              [](Config& c) -> Field { return &c.limits.body_bytes; }),
       intKey("limits.request_timeout_ms", 100, kMaxMs,
              [](Config& c) -> Field { return &c.limits.request_timeout_ms; }),

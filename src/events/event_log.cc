@@ -55,7 +55,8 @@ std::string Event::toJson() const {
   j["actor"] = actor.empty() ? nlohmann::json(nullptr) : nlohmann::json(actor);
   auto parsed = nlohmann::json::parse(data, nullptr, false);
   j["data"] = parsed.is_discarded() ? nlohmann::json::object() : std::move(parsed);
-  return j.dump();
+  // Invalid UTF-8 from an emitter must not throw on an I/O thread: replace it (U+FFFD).
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Result<std::vector<Event>> EventLog::append(store::Database& db,

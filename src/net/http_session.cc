@@ -150,6 +150,17 @@ asio::awaitable<Response> Session::dispatch(Request& req,
       if (auto origin = req.header("origin"); origin && !originAllowed(*origin, *ctx_)) {
         co_return problem(403, "", "The Origin of this request is not allowed.", req.request_id);
       }
+      // Checked here so that a bad handshake gets a problem document, not Beast's plain text
+      // (RFC 6455 §4.2.1: a 16-byte base64 key; §4.4: version 13 only).
+      auto key = req.header("sec-websocket-key");
+      if (!key || key->size() != 24 || (*key)[22] != '=' || (*key)[23] != '=') {
+        co_return problem(400, "", "Sec-WebSocket-Key must be 16 bytes in base64.",
+                          req.request_id);
+      }
+      if (req.header("sec-websocket-version") != std::optional<std::string_view>("13")) {
+        co_return problem(426, "", "Only WebSocket version 13 is spoken.", req.request_id,
+                          {{"Sec-WebSocket-Version", "13"}});
+      }
       *websocket = ws->websocket;
       co_return Response{};
     }
@@ -215,7 +226,7 @@ asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
   beast::flat_buffer buffer(static_cast<std::size_t>(limits.header_bytes) + 4096);
   for (;;) {
     if (buffer.size() == 0) {
-      if (ending.load()) {
+      if (ending.load() || ctx_->stopping->load()) {
         co_return;  // the server is stopping: no next request
       }
       // Between requests: the idle timeout applies until the next request's first byte.
@@ -273,7 +284,7 @@ asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
         co_return;
       } else {
         status = 400;
-        detail = "Malformed HTTP request: " + ec.message() + ".";
+        detail = "The request is not valid HTTP/1.1.";  // the parser's words stay in the log
       }
       log_->info("request_id={} remote={} rejected with {}: {}", request_id,
                  remote_.address().to_string(), status, ec.message());
@@ -289,6 +300,17 @@ asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
     Request req = toRequest(raw, remote_.address().to_string(), remote_.port(), request_id);
     bool head = raw.method() == http::verb::head;
     bool keep_alive = raw.keep_alive() && !ctx_->stopping->load() && !ending.load();
+
+    // RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host header.
+    if (raw.version() >= 11 && raw.count(http::field::host) != 1) {
+      req.route = "invalid";
+      co_await send(stream,
+                    problem(400, "", "An HTTP/1.1 request must have exactly one Host header.",
+                            request_id),
+                    &req, raw.version(), false, head);
+      co_await lingerAndClose(stream);
+      co_return;
+    }
 
     std::chrono::milliseconds retry_after{0};
     if (ctx_->kind == SessionContext::Kind::Api &&

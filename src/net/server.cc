@@ -84,9 +84,12 @@ class Server::State : public std::enable_shared_from_this<Server::State> {
   std::mutex tlsMu;
   std::shared_ptr<asio::ssl::context> tls;
 
+  // The accept loop runs on `strand`, and the close at shutdown is posted there too: an
+  // acceptor must not be closed on one thread while another starts an accept on it.
   struct Listener {
     std::unique_ptr<tcp::acceptor> acceptor;
     std::shared_ptr<SessionContext> ctx;
+    asio::strand<asio::io_context::executor_type> strand;
   };
   std::vector<Listener> listeners;
 
@@ -132,7 +135,8 @@ class Server::State : public std::enable_shared_from_this<Server::State> {
                                                    "): " + ec.message());
     }
     int port = acceptor->local_endpoint().port();
-    listeners.push_back(Listener{std::move(acceptor), makeContext(kind, name, router)});
+    listeners.push_back(
+        Listener{std::move(acceptor), makeContext(kind, name, router), asio::make_strand(ioc)});
     return port;
   }
 
@@ -229,7 +233,7 @@ Result<BoundPorts> Server::start() {
     s.publicUrl.pop_back();
   }
   for (auto& l : s.listeners) {
-    asio::co_spawn(s.ioc, s.accept(l), asio::detached);
+    asio::co_spawn(l.strand, s.accept(l), asio::detached);
   }
   return ports;
 }
@@ -251,12 +255,12 @@ void Server::stop(std::chrono::milliseconds grace, std::function<void()> done) {
   if (s->stopping.exchange(true)) {
     return;
   }
-  asio::post(s->ioc, [s] {
-    for (auto& l : s->listeners) {
+  for (auto& l : s->listeners) {
+    asio::post(l.strand, [s, &l] {
       boost::system::error_code ec;
       l.acceptor->close(ec);
-    }
-  });
+    });
+  }
   s->registry.endAll(false);
   // Poll for the last connection to go; cut what remains when the grace period ends.
   auto deadline = std::chrono::steady_clock::now() + grace;
@@ -268,8 +272,13 @@ void Server::stop(std::chrono::milliseconds grace, std::function<void()> done) {
     if (s->registry.size() > 0) {
       s->log->warn("grace period over: cutting {} connection(s)", s->registry.size());
       s->registry.endAll(true);
-      asio::steady_timer t(s->ioc, 50ms);
-      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      // A cut connection still has to unwind (a handler may be waiting for the store); give
+      // it a bounded while, so that nothing of it outlives the server it points into.
+      auto cut_deadline = std::chrono::steady_clock::now() + 5s;
+      while (s->registry.size() > 0 && std::chrono::steady_clock::now() < cut_deadline) {
+        asio::steady_timer t(s->ioc, 20ms);
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
     }
     done();
   };

@@ -37,6 +37,7 @@ class WsConnection final : public WebSocketConnection,
         request_(std::move(request)),
         ctx_(std::move(ctx)),
         signal_(ws_.get_executor()),
+        write_deadline_(ws_.get_executor()),
         log_(core::logger("net")) {}
 
   void send(std::string text, bool bounded) override {
@@ -88,6 +89,26 @@ class WsConnection final : public WebSocketConnection,
     signal_.cancel();
   }
 
+  // Beast's idle timeout watches what arrives, not what leaves: a peer that keeps sending but
+  // never reads would hold a write (and its queue) for ever. Each write and the close get
+  // request_timeout_ms; past it the socket is cut. The generation tells a timer that fires
+  // after its write finished that it has nothing to do.
+  void armWriteDeadline() {
+    auto generation = write_generation_;
+    write_deadline_.expires_after(
+        std::chrono::milliseconds(ctx_->options->limits.request_timeout_ms));
+    write_deadline_.async_wait(
+        [weak = weak_from_this(), generation](boost::system::error_code ec) {
+          auto self = weak.lock();
+          if (ec || !self || self->write_generation_ != generation) {
+            return;
+          }
+          self->log_->info("request_id={} websocket write timed out; closing",
+                           self->request_.request_id);
+          beast::get_lowest_layer(self->ws_).close();
+        });
+  }
+
   asio::awaitable<void> writer() {
     auto self = shared_from_this();
     while (!closed_) {
@@ -95,7 +116,9 @@ class WsConnection final : public WebSocketConnection,
         websocket::close_reason why;
         why.code = static_cast<std::uint16_t>(close_request_->first);
         why.reason = close_request_->second;
+        armWriteDeadline();
         co_await ws_.async_close(why, kUse);
+        ++write_generation_;
         break;
       }
       if (!queue_.empty()) {
@@ -103,7 +126,9 @@ class WsConnection final : public WebSocketConnection,
         bounded_queued_ -= queue_.front().second ? 1 : 0;
         queue_.pop_front();
         ws_.text(true);
+        armWriteDeadline();
         auto [ec, n] = co_await ws_.async_write(asio::buffer(msg), kUse);
+        ++write_generation_;
         (void)n;
         if (ec) {
           break;
@@ -119,6 +144,8 @@ class WsConnection final : public WebSocketConnection,
   Request request_;
   std::shared_ptr<SessionContext> ctx_;
   asio::steady_timer signal_;
+  asio::steady_timer write_deadline_;
+  std::uint64_t write_generation_ = 0;
   std::shared_ptr<spdlog::logger> log_;
   std::deque<std::pair<std::string, bool>> queue_;  // text, bounded
   std::size_t bounded_queued_ = 0;                  // bounded messages in queue_
@@ -208,6 +235,7 @@ asio::awaitable<void> WsConnection::run(beast::http::request<beast::http::string
   }
   closed_ = true;
   signal_.cancel();
+  write_deadline_.cancel();
   ctx_->registry->remove(id);
   ctx_->metrics->add("confab_websocket_connections", {}, -1);
   handler->onClose(*this);

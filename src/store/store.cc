@@ -158,19 +158,14 @@ void Store::runOnWriterAndWait(const std::function<void(Database&)>& job) {
 }
 
 asio::awaitable<Status> Store::probe() {
-  auto r = co_await write<bool>([](Database& db) -> Result<bool> {
-    // Rewriting user_version with its own value is a real write that changes nothing.
-    auto v = db.userVersion();
-    if (!v.ok()) {
-      return v.error();
+  Status result;
+  co_await onWriter([&](Database& db) {
+    result = db.exec("BEGIN IMMEDIATE");
+    if (result.ok()) {
+      result = db.exec("ROLLBACK");
     }
-    CONFAB_TRY(db.exec("PRAGMA user_version = " + std::to_string(*v)));
-    return true;
   });
-  if (!r.ok()) {
-    co_return r.error();
-  }
-  co_return Status{};
+  co_return result;
 }
 
 Status Store::checkpoint() {

@@ -192,6 +192,13 @@ describe('authentication and delivery', () => {
     await bob.close();
   });
 
+  test('the Bearer scheme name is case-insensitive (RFC 9110 §11.1)', async () => {
+    const c = new Client(d, { authorization: 'bearer test:acct:carol' });
+    const ready = await c.ready();
+    assert.equal(ready.user_id, 'carol');
+    await c.close();
+  });
+
   test('two sessions of one user both get its events', async () => {
     const a = await connected(d, { token: 'test:acct:alice' });
     const b = new Client(d, { token: 'test:acct:alice', auth: 'message' });

@@ -49,6 +49,10 @@ describe('bad requests', () => {
     ['binary bytes', '\x00\x01\x02\x03\xff\xfe\r\n\r\n'],
     ['a target that is not a path', 'GET healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'],
     ['conflicting Content-Length headers', 'POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
+    ['an HTTP/1.1 request without Host', 'GET /healthz HTTP/1.1\r\n\r\n'],
+    ['an HTTP/1.1 request with two Host headers', 'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
+    ['a WebSocket upgrade without Sec-WebSocket-Key',
+      'GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n'],
   ]) {
     test(`${name} gets 400 problem+json (raw TLS)`, async () => {
       const r = await rawTls(daemon.ports.https, { ca, chunks: [text], timeout: 5000 });
@@ -56,8 +60,20 @@ describe('bad requests', () => {
       assert.ok(res, `no HTTP response: ${JSON.stringify(r)}`);
       const p = assertProblem(res, 400, name);
       assert.ok(p.detail.length > 0);
+      // The parser's own wording stays in the log.
+      assert.doesNotMatch(p.detail, /bad method|bad target|bad version|bad field|beast|asio/i);
     });
   }
+
+  test('a WebSocket upgrade with another protocol version gets 426 problem+json', async () => {
+    const r = await rawTls(daemon.ports.https, { ca, timeout: 5000, chunks: [
+      'GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 12\r\n\r\n'] });
+    const res = parseHttp(r.data);
+    assert.ok(res, `no HTTP response: ${JSON.stringify(r)}`);
+    assertProblem(res, 426, 'version 12');
+    assert.equal(res.headers['sec-websocket-version'], '13');
+  });
 
   test('a body over limits.body_bytes gets 413 (Content-Length)', async () => {
     const res = await request(daemon.url('/api/v1/anything'), {

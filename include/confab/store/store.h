@@ -68,7 +68,8 @@ class Store {
     return std::move(*out);
   }
 
-  // Readiness: a write transaction can be opened and committed.
+  // Readiness: the write lock can be taken (BEGIN IMMEDIATE, then ROLLBACK: nothing is
+  // written, so probing costs no fsync).
   boost::asio::awaitable<Status> probe();
   // Folds the WAL into the database file (on shutdown); TRUNCATE mode leaves an empty WAL.
   Status checkpoint();
@@ -84,7 +85,15 @@ class Store {
     if (auto s = db.exec("BEGIN IMMEDIATE"); !s.ok()) {
       return s.error();
     }
-    Result<T> r = job(db);
+    std::optional<Result<T>> out;
+    try {
+      out.emplace(job(db));
+    } catch (...) {
+      // Never leave the writer inside a transaction: every later write would fail.
+      (void)db.exec("ROLLBACK");
+      throw;
+    }
+    Result<T>& r = *out;
     if (!r.ok()) {
       (void)db.exec("ROLLBACK");
       return r;
@@ -93,7 +102,7 @@ class Store {
       (void)db.exec("ROLLBACK");
       return s.error();
     }
-    return r;
+    return std::move(r);
   }
 
   boost::asio::awaitable<void> onWriter(std::function<void(Database&)> job);

@@ -164,3 +164,33 @@ TEST(Config, ExampleFileListsEveryKeyWithItsDefault) {
 
 }  // namespace
 }  // namespace confab::config
+
+namespace confab::config {
+namespace {
+
+TEST(Config, ListenersMayNotShareAnAddressAndPort) {
+  LoadOptions o;
+  o.environment["CONFAB_SERVER_METRICS_PORT"] = "8443";
+  auto c = load(o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().field, "server.metrics_port");
+  o.environment["CONFAB_SERVER_METRICS_ADDRESS"] = "::1";
+  EXPECT_TRUE(load(o).ok());
+}
+
+TEST(Config, OriginPortsAreValidated) {
+  for (const char* bad : {"https://host:", "https://host:99999", "https://host:abc", "https://:443"}) {
+    LoadOptions o;
+    o.environment["CONFAB_SERVER_PUBLIC_URL"] = bad;
+    EXPECT_FALSE(load(o).ok()) << bad;
+  }
+  for (const char* good : {"https://host:8443", "https://[::1]:8443", "https://[::1]", "https://h"}) {
+    LoadOptions o;
+    o.environment["CONFAB_SERVER_PUBLIC_URL"] = good;
+    auto c = load(o);
+    EXPECT_TRUE(c.ok()) << good << ": " << (c.ok() ? "" : c.error().message);
+  }
+}
+
+}  // namespace
+}  // namespace confab::config

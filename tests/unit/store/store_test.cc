@@ -8,6 +8,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <filesystem>
+#include <stdexcept>
 
 #include "store/migrations.h"
 
@@ -157,6 +158,23 @@ TEST_F(StoreTest, AsyncWriteIsVisibleToReadersAndRunsAfterCommitHook) {
   auto probe = runAsync(store->probe());
   EXPECT_TRUE(probe.ok());
   EXPECT_TRUE(store->checkpoint().ok());
+}
+
+TEST_F(StoreTest, AJobThatThrowsLeavesNoOpenTransaction) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_THROW((void)store->writeNow<int>([](Database& db) -> Result<int> {
+                 (void)db.exec("CREATE TABLE t (x INTEGER)");
+                 throw std::runtime_error("job failed");
+               }),
+               std::runtime_error);
+  // The writer is usable again and the failed job's table is not there.
+  auto next = store->writeNow<int>([](Database& db) -> Result<int> {
+    CONFAB_TRY(db.exec("CREATE TABLE t (x INTEGER)"));
+    return 1;
+  });
+  EXPECT_TRUE(next.ok()) << (next.ok() ? "" : next.error().message);
+  EXPECT_TRUE(runAsync(store->probe()).ok());
 }
 
 TEST_F(StoreTest, StatementErrorsAreValuesNotCrashes) {
