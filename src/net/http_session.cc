@@ -12,6 +12,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <chrono>
+#include <span>
 
 #include "net/http_request.h"
 #include "net/websocket_session.h"
@@ -92,6 +93,27 @@ http::response<http::string_body> toBeast(Response&& resp, unsigned version, boo
   res.content_length(size);
   res.keep_alive(keep_alive);
   return res;
+}
+
+// Request ids must be unique, not secret: a per-thread SplitMix64 sequence, seeded once per
+// thread from the injected random source, spares a CSPRNG call per request.
+std::string requestId(core::Random& seed) {
+  thread_local std::uint64_t state = [&seed] {
+    std::uint64_t s = 0;
+    seed.fill(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(&s), sizeof s));
+    return s;
+  }();
+  state += 0x9e3779b97f4a7c15ULL;
+  std::uint64_t z = state;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, z >>= 4) {
+    out[static_cast<std::size_t>(i)] = kDigits[z & 0xf];
+  }
+  return out;
 }
 
 class Session {
@@ -264,7 +286,7 @@ asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
     bool timed_out = *state == 1;
     *state = 2;
     deadline.cancel();
-    std::string request_id = ctx_->random->hex(8);
+    std::string request_id = requestId(*ctx_->random);
     if (ec) {
       int status = 0;
       std::string detail;
