@@ -12,7 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <mutex>
@@ -235,10 +234,10 @@ class EventsSocket final : public net::WebSocketHandler,
     for (const auto& e : pending) {
       deliver(*st, e, false);
     }
-    st->conn->send(control("session.ready", {{"account_id", me.account_id},
-                                             {"user_id", me.user_id},
-                                             {"seq", st->last_sent}}),
-                   false);
+    st->conn->send(
+        control("session.ready",
+                {{"account_id", me.account_id}, {"user_id", me.user_id}, {"seq", st->last_sent}}),
+        false);
   }
 
   // Sends the stored events of `me` after `after`, batch by batch, or session.resync_required

@@ -1,21 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/api/problem.h>
-
 #include <confab/core/log.h>
 
 namespace confab::api {
 
 int httpStatus(ErrorCode code) {
   switch (code) {
-    case ErrorCode::InvalidArgument: return 400;
-    case ErrorCode::Unauthenticated: return 401;
-    case ErrorCode::PermissionDenied: return 403;
-    case ErrorCode::NotFound: return 404;
-    case ErrorCode::AlreadyExists: return 409;
-    case ErrorCode::FailedPrecondition: return 409;
-    case ErrorCode::ResourceExhausted: return 429;
-    case ErrorCode::Unavailable: return 503;
-    case ErrorCode::Internal: return 500;
+    case ErrorCode::InvalidArgument:
+      return 400;
+    case ErrorCode::Unauthenticated:
+      return 401;
+    case ErrorCode::PermissionDenied:
+      return 403;
+    case ErrorCode::NotFound:
+      return 404;
+    case ErrorCode::AlreadyExists:
+      return 409;
+    case ErrorCode::FailedPrecondition:
+      return 409;
+    case ErrorCode::ResourceExhausted:
+      return 429;
+    case ErrorCode::Unavailable:
+      return 503;
+    case ErrorCode::Internal:
+      return 500;
   }
   return 500;
 }

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/app/cli.h>
-
 #include <confab/app/daemon.h>
 #include <confab/config/config.h>
 #include <confab/core/log.h>

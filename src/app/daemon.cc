@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/app/daemon.h>
-
 #include <confab/app/routes.h>
 #include <confab/core/log.h>
 #include <confab/core/metrics.h>
@@ -12,16 +11,17 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
 
 #include <filesystem>
-#include <mutex>
 #include <fstream>
+#include <mutex>
+#include <sys/stat.h>
 #include <thread>
 
 namespace asio = boost::asio;
@@ -30,7 +30,11 @@ namespace fs = std::filesystem;
 namespace confab::app {
 
 struct Daemon::Parts {
+  // `ioc` runs listeners, signals and timers on the main thread; each worker io_context is run
+  // by one thread of its own and serves the connections it is given (server.threads of them).
   asio::io_context ioc;
+  std::vector<std::unique_ptr<asio::io_context>> workers;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards;
   core::Metrics metrics;
   std::unique_ptr<store::Store> store;
   events::EventHub hub;
@@ -42,8 +46,8 @@ struct Daemon::Parts {
   std::unique_ptr<asio::signal_set> signals;
   std::unique_ptr<asio::steady_timer> purge_timer;
   std::atomic<bool> stopping{false};
-  std::mutex stop_mu;               // guards server creation against requestStop()
-  bool stop_requested = false;      // under stop_mu
+  std::mutex stop_mu;           // guards server creation against requestStop()
+  bool stop_requested = false;  // under stop_mu
   std::chrono::milliseconds grace{0};
 
   // Stops the server, then everything else on the io_context. Caller holds stop_mu.
@@ -53,6 +57,9 @@ struct Daemon::Parts {
       signals->cancel();
       purge_timer->cancel();
       ioc.stop();
+      for (auto& w : workers) {
+        w->stop();
+      }
     });
   }
 };
@@ -101,8 +108,7 @@ int Daemon::run() {
   std::error_code ec;
   fs::create_directories(config_.server.data_dir, ec);
   if (ec || !fs::is_directory(config_.server.data_dir)) {
-    log->critical("cannot create the data directory {}: {}", config_.server.data_dir,
-                  ec.message());
+    log->critical("cannot create the data directory {}: {}", config_.server.data_dir, ec.message());
     return kExitFailure;
   }
   ::chmod(config_.server.data_dir.c_str(), 0700);
@@ -137,8 +143,8 @@ int Daemon::run() {
 
   p.metrics.describe("confab_build_info", core::Metrics::Type::Gauge,
                      "Always 1; the labels say which build this is.");
-  p.metrics.set("confab_build_info",
-                {{"version", core::kVersion}, {"commit", core::kGitCommit}}, 1);
+  p.metrics.set("confab_build_info", {{"version", core::kVersion}, {"commit", core::kGitCommit}},
+                1);
 
   registerRoutes(RouteDependencies{config_, *p.store, *p.bus, authenticator, p.metrics, p.stopping},
                  p.api, p.metrics_routes);
@@ -147,8 +153,15 @@ int Daemon::run() {
   {
     std::lock_guard lock(p.stop_mu);
     p.grace = std::chrono::milliseconds(config_.server.shutdown_grace_ms);
+    std::vector<asio::io_context*> workers;
+    for (int i = 0; i < config_.server.threads; ++i) {
+      // Concurrency hint 1: one thread runs it (others still post to it).
+      p.workers.push_back(std::make_unique<asio::io_context>(1));
+      p.worker_guards.push_back(asio::make_work_guard(*p.workers.back()));
+      workers.push_back(p.workers.back().get());
+    }
     p.server = std::make_unique<net::Server>(p.ioc, server_options, p.api, p.metrics_routes,
-                                             p.metrics, random);
+                                             p.metrics, random, std::move(workers));
   }
   auto ports = p.server->start();
   if (!ports.ok()) {
@@ -201,8 +214,9 @@ int Daemon::run() {
           std::int64_t total = 0;
           for (;;) {
             auto now = core::toUnixMillis(clock.now());
-            auto removed = co_await p.store->write<std::int64_t>(
-                [&](store::Database& db) { return events::EventLog::purge(db, retention, now, 1000); });
+            auto removed = co_await p.store->write<std::int64_t>([&](store::Database& db) {
+              return events::EventLog::purge(db, retention, now, 1000);
+            });
             if (!removed.ok()) {
               log->warn("event purge failed: {}", removed.error().message);
               break;
@@ -233,14 +247,15 @@ int Daemon::run() {
   }
 
   std::vector<std::thread> threads;
-  for (int i = 1; i < config_.server.threads; ++i) {
-    threads.emplace_back([&p] { p.ioc.run(); });
+  for (auto& w : p.workers) {
+    threads.emplace_back([&w] { w->run(); });
   }
   // Stop handling: the server calls back when connections are gone; then everything else.
   p.ioc.run();
   for (auto& t : threads) {
     t.join();
   }
+  p.worker_guards.clear();
   auto cp = p.store->checkpoint();
   if (!cp.ok()) {
     log->warn("WAL checkpoint at shutdown failed: {}", cp.error().message);
@@ -248,8 +263,31 @@ int Daemon::run() {
   // Completions that arrived after the io_context stopped (a store job that outlived the
   // grace period) still belong to coroutines that point into the server and the metrics: let
   // them finish now, while those exist, instead of destroying them half-way later.
-  p.ioc.restart();
-  p.ioc.run_for(std::chrono::seconds(2));
+  std::vector<asio::io_context*> all{&p.ioc};
+  for (auto& w : p.workers) {
+    all.push_back(w.get());
+  }
+  for (auto* c : all) {
+    c->restart();
+  }
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+       std::chrono::steady_clock::now() < until;) {
+    std::size_t ran = 0;
+    bool idle = true;
+    for (auto* c : all) {
+      ran += c->poll();
+      idle = idle && c->stopped();
+    }
+    if (idle) {
+      break;
+    }
+    if (ran == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  // Whatever is still queued on the workers points into the server: destroy it while the
+  // server exists.
+  p.workers.clear();
   log->info("stopped");
   return kExitOk;
 }

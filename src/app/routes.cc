@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <confab/app/routes.h>
-
 #include <confab/api/routes.h>
+#include <confab/app/routes.h>
 
 namespace confab::app {
 
@@ -10,11 +9,11 @@ void registerRoutes(const RouteDependencies& deps, net::Router& api, net::Router
   const std::atomic<bool>* stopping = &deps.stopping;
   api::addHealthRoutes(api, api::Readiness{[store]() { return store->probe(); },
                                            [stopping]() { return !stopping->load(); }});
-  api.addWebSocket("/api/v1/events",
-                   api::makeEventsSocket(deps.bus, deps.authenticator,
-                                         api::EventsSocketOptions{
-                                             deps.config.websocket.auth_timeout_ms,
-                                             deps.config.limits.json_depth, 500}));
+  api.addWebSocket(
+      "/api/v1/events",
+      api::makeEventsSocket(deps.bus, deps.authenticator,
+                            api::EventsSocketOptions{deps.config.websocket.auth_timeout_ms,
+                                                     deps.config.limits.json_depth, 500}));
   api::addMetricsRoute(metrics, deps.metrics);
 }
 

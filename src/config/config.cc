@@ -119,8 +119,9 @@ Status readToml(const std::string& path, Config& c) {
   for (const auto& [section, node] : root) {
     const auto* table = node.as_table();
     if (!table) {
-      return keyError(std::string(section.str()), "unknown key (settings live in sections such as "
-                                                  "[server] or [limits])");
+      return keyError(std::string(section.str()),
+                      "unknown key (settings live in sections such as "
+                      "[server] or [limits])");
     }
     for (const auto& [name, value] : *table) {
       std::string full = std::string(section.str()) + "." + std::string(name.str());

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "config/config_keys.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cctype>
 
 namespace confab::config {
@@ -62,35 +61,41 @@ constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
 
 const std::vector<Key>& keys() {
   static const std::vector<Key> kKeys = {
-      strKey("server.data_dir", [](Config& c) -> Field { return &c.server.data_dir; },
-             [](const Config& c) {
-               return c.server.data_dir.empty() ? std::string("must not be empty") : std::string();
-             }),
-      strKey("server.public_url", [](Config& c) -> Field { return &c.server.public_url; },
-             [](const Config& c) {
-               return c.server.public_url.empty() ? std::string()
-                                                  : checkOrigin(c.server.public_url, true);
-             }),
-      strKey("server.https_address", [](Config& c) -> Field { return &c.server.https.address; },
-             [](const Config& c) { return checkAddress(c.server.https.address); }),
-      intKey("server.https_port", 0, 65535, [](Config& c) -> Field { return &c.server.https.port; }),
-      strKey("server.http_address", [](Config& c) -> Field { return &c.server.http.address; },
-             [](const Config& c) { return checkAddress(c.server.http.address); }),
+      strKey(
+          "server.data_dir", [](Config& c) -> Field { return &c.server.data_dir; },
+          [](const Config& c) {
+            return c.server.data_dir.empty() ? std::string("must not be empty") : std::string();
+          }),
+      strKey(
+          "server.public_url", [](Config& c) -> Field { return &c.server.public_url; },
+          [](const Config& c) {
+            return c.server.public_url.empty() ? std::string()
+                                               : checkOrigin(c.server.public_url, true);
+          }),
+      strKey(
+          "server.https_address", [](Config& c) -> Field { return &c.server.https.address; },
+          [](const Config& c) { return checkAddress(c.server.https.address); }),
+      intKey("server.https_port", 0, 65535,
+             [](Config& c) -> Field { return &c.server.https.port; }),
+      strKey(
+          "server.http_address", [](Config& c) -> Field { return &c.server.http.address; },
+          [](const Config& c) { return checkAddress(c.server.http.address); }),
       intKey("server.http_port", 0, 65535, [](Config& c) -> Field { return &c.server.http.port; }),
-      strKey("server.metrics_address",
-             [](Config& c) -> Field { return &c.server.metrics.address; },
-             [](const Config& c) { return checkAddress(c.server.metrics.address); }),
+      strKey(
+          "server.metrics_address", [](Config& c) -> Field { return &c.server.metrics.address; },
+          [](const Config& c) { return checkAddress(c.server.metrics.address); }),
       intKey("server.metrics_port", 0, 65535,
              [](Config& c) -> Field { return &c.server.metrics.port; }),
       intKey("server.threads", 1, 256, [](Config& c) -> Field { return &c.server.threads; }),
       intKey("server.shutdown_grace_ms", 0, 600000,
              [](Config& c) -> Field { return &c.server.shutdown_grace_ms; }),
-      strKey("tls.cert_file", [](Config& c) -> Field { return &c.tls.cert_file; },
-             [](const Config& c) {
-               return c.tls.cert_file.empty() != c.tls.key_file.empty()
-                          ? std::string("tls.cert_file and tls.key_file must be set together")
-                          : std::string();
-             }),
+      strKey(
+          "tls.cert_file", [](Config& c) -> Field { return &c.tls.cert_file; },
+          [](const Config& c) {
+            return c.tls.cert_file.empty() != c.tls.key_file.empty()
+                       ? std::string("tls.cert_file and tls.key_file must be set together")
+                       : std::string();
+          }),
       strKey("tls.key_file", [](Config& c) -> Field { return &c.tls.key_file; }),
       intKey("limits.header_bytes", 1024, 1024 * 1024,
              [](Config& c) -> Field { return &c.limits.header_bytes; }),
@@ -109,16 +114,17 @@ const std::vector<Key>& keys() {
              [](Config& c) -> Field { return &c.limits.requests_per_second; }),
       intKey("limits.request_burst", 1, 1000000,
              [](Config& c) -> Field { return &c.limits.request_burst; }),
-      strKey("websocket.allowed_origins",
-             [](Config& c) -> Field { return &c.websocket.allowed_origins; },
-             [](const Config& c) {
-               for (const auto& o : c.websocket.allowed_origins) {
-                 if (auto e = checkOrigin(o, false); !e.empty()) {
-                   return "\"" + o + "\" " + e;
-                 }
-               }
-               return std::string();
-             }),
+      strKey(
+          "websocket.allowed_origins",
+          [](Config& c) -> Field { return &c.websocket.allowed_origins; },
+          [](const Config& c) {
+            for (const auto& o : c.websocket.allowed_origins) {
+              if (auto e = checkOrigin(o, false); !e.empty()) {
+                return "\"" + o + "\" " + e;
+              }
+            }
+            return std::string();
+          }),
       intKey("websocket.max_message_bytes", 128, 64 * 1024 * 1024,
              [](Config& c) -> Field { return &c.websocket.max_message_bytes; }),
       intKey("websocket.auth_timeout_ms", 100, 600000,
@@ -139,22 +145,25 @@ const std::vector<Key>& keys() {
              [](Config& c) -> Field { return &c.store.read_connections; }),
       intKey("store.busy_timeout_ms", 0, 600000,
              [](Config& c) -> Field { return &c.store.busy_timeout_ms; }),
-      strKey("log.format", [](Config& c) -> Field { return &c.log.format; },
-             [](const Config& c) {
-               return c.log.format == "text" || c.log.format == "json"
-                          ? std::string()
-                          : std::string("must be \"text\" or \"json\"");
-             }),
-      strKey("log.level", [](Config& c) -> Field { return &c.log.level; },
-             [](const Config& c) {
-               static const char* kLevels[] = {"trace", "debug", "info",    "warn",
-                                               "error", "critical", "off"};
-               return std::find(std::begin(kLevels), std::end(kLevels), c.log.level) !=
-                              std::end(kLevels)
-                          ? std::string()
-                          : std::string("must be one of trace, debug, info, warn, error, "
-                                        "critical, off");
-             }),
+      strKey(
+          "log.format", [](Config& c) -> Field { return &c.log.format; },
+          [](const Config& c) {
+            return c.log.format == "text" || c.log.format == "json"
+                       ? std::string()
+                       : std::string("must be \"text\" or \"json\"");
+          }),
+      strKey(
+          "log.level", [](Config& c) -> Field { return &c.log.level; },
+          [](const Config& c) {
+            static const char* kLevels[] = {"trace", "debug",    "info", "warn",
+                                            "error", "critical", "off"};
+            return std::find(std::begin(kLevels), std::end(kLevels), c.log.level) !=
+                           std::end(kLevels)
+                       ? std::string()
+                       : std::string(
+                             "must be one of trace, debug, info, warn, error, "
+                             "critical, off");
+          }),
   };
   return kKeys;
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/core/metrics.h>
 
-#include <cmath>
 #include <charconv>
+#include <cmath>
 
 namespace confab::core {
 namespace {

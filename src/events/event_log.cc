@@ -36,10 +36,12 @@ DELETE FROM events WHERE (account_id, user_id, seq) IN (
 
 Result<std::int64_t> singleInt(store::Database& db, std::string_view sql, const Recipient& who) {
   auto stmt = db.prepare(sql);
-  if (!stmt.ok()) return stmt.error();
+  if (!stmt.ok())
+    return stmt.error();
   stmt->bind(1, who.account_id).bind(2, who.user_id);
   auto row = stmt->step();
-  if (!row.ok()) return row.error();
+  if (!row.ok())
+    return row.error();
   return *row && !stmt->isNull(0) ? stmt->int64(0) : 0;
 }
 
@@ -67,19 +69,24 @@ Result<std::vector<Event>> EventLog::append(store::Database& db,
   std::vector<Event> out;
   out.reserve(recipients.size());
   auto next = db.prepare(kNextSeq);
-  if (!next.ok()) return next.error();
+  if (!next.ok())
+    return next.error();
   auto insert = db.prepare(kInsert);
-  if (!insert.ok()) return insert.error();
+  if (!insert.ok())
+    return insert.error();
   for (const auto& r : recipients) {
     next->reset();
     next->bind(1, r.account_id).bind(2, r.user_id);
     auto row = next->step();
-    if (!row.ok()) return row.error();
+    if (!row.ok())
+      return row.error();
     Event e{id, next->int64(0), type, ts_ms, r.account_id, r.user_id, actor, data};
     while (true) {  // finish the RETURNING statement before the next one
       auto more = next->step();
-      if (!more.ok()) return more.error();
-      if (!*more) break;
+      if (!more.ok())
+        return more.error();
+      if (!*more)
+        break;
     }
     insert->reset();
     insert->bind(1, e.account_id).bind(2, e.user_id).bind(3, e.seq).bind(4, e.id);
@@ -104,7 +111,8 @@ Result<Replay> EventLog::since(store::Database& db, const Recipient& who, std::i
                                int limit) {
   Replay replay;
   auto last = singleInt(db, kLastSeq, who);
-  if (!last.ok()) return last.error();
+  if (!last.ok())
+    return last.error();
   replay.last_seq = *last;
   if (after > replay.last_seq || after < 0) {
     replay.resync = true;  // a seq we never issued: the client's state is not ours
@@ -118,13 +126,16 @@ Result<Replay> EventLog::since(store::Database& db, const Recipient& who, std::i
   // count or age), a hole in the middle (by age, if the wall clock stepped back), or run between
   // these statements when the caller reads outside a transaction.
   auto stmt = db.prepare(kSince);
-  if (!stmt.ok()) return stmt.error();
+  if (!stmt.ok())
+    return stmt.error();
   stmt->bind(1, who.account_id).bind(2, who.user_id).bind(3, after).bind(4, limit + 1);
   std::int64_t expected = after + 1;
   for (;;) {
     auto row = stmt->step();
-    if (!row.ok()) return row.error();
-    if (!*row) break;
+    if (!row.ok())
+      return row.error();
+    if (!*row)
+      break;
     if (static_cast<int>(replay.events.size()) == limit) {
       replay.more = true;
       break;
@@ -149,12 +160,14 @@ Result<std::int64_t> EventLog::purge(store::Database& db, const Retention& reten
                                      std::int64_t now_ms, int batch) {
   std::int64_t removed = 0;
   auto old = db.prepare(kPurgeOld);
-  if (!old.ok()) return old.error();
+  if (!old.ok())
+    return old.error();
   old->bind(1, now_ms - retention.max_age_ms).bind(2, batch);
   CONFAB_TRY(old->run());
   removed += db.changes();
   auto excess = db.prepare(kPurgeExcess);
-  if (!excess.ok()) return excess.error();
+  if (!excess.ok())
+    return excess.error();
   excess->bind(1, retention.max_count).bind(2, batch);
   CONFAB_TRY(excess->run());
   removed += db.changes();

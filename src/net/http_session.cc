@@ -53,8 +53,8 @@ asio::awaitable<void> lingerAndClose(Stream& stream) {
 // port, so that "https://chat.example.com:443" in the configuration matches what they send.
 std::string serialisedOrigin(std::string_view origin) {
   auto o = toLower(origin);
-  for (auto [scheme, port] : {std::pair<std::string_view, std::string_view>{"https://", ":443"},
-                              {"http://", ":80"}}) {
+  for (auto [scheme, port] :
+       {std::pair<std::string_view, std::string_view>{"https://", ":443"}, {"http://", ":80"}}) {
     if (o.size() > scheme.size() + port.size() && o.starts_with(scheme) && o.ends_with(port)) {
       o.resize(o.size() - port.size());
     }
@@ -122,8 +122,10 @@ class Session {
       : ctx_(std::move(ctx)), remote_(std::move(remote)), log_(core::logger("net")) {}
 
   template <typename Stream>
-  asio::awaitable<void> serve(Stream& stream, bool* upgraded, http::request<http::string_body>* upgrade_req,
-                              Request* upgrade_request, std::shared_ptr<WebSocketHandler>* upgrade_handler);
+  asio::awaitable<void> serve(Stream& stream, bool* upgraded,
+                              http::request<http::string_body>* upgrade_req,
+                              Request* upgrade_request,
+                              std::shared_ptr<WebSocketHandler>* upgrade_handler);
 
   std::atomic<bool> ending{false};
   // Waiting for the next request's first byte; read and written only on the connection's strand.
@@ -145,9 +147,9 @@ class Session {
 Response Session::redirect(const Request& req) const {
   // The Host header never decides where we send people: always public_url (SPEC §7).
   Response r = Response::text(301, "Moved Permanently\n");
-  r.headers.emplace_back("Location", *ctx_->public_url + (req.target.empty() || req.target[0] != '/'
-                                                              ? std::string("/")
-                                                              : req.target));
+  r.headers.emplace_back(
+      "Location", *ctx_->public_url +
+                      (req.target.empty() || req.target[0] != '/' ? std::string("/") : req.target));
   return r;
 }
 
@@ -176,8 +178,7 @@ asio::awaitable<Response> Session::dispatch(Request& req,
       // (RFC 6455 §4.2.1: a 16-byte base64 key; §4.4: version 13 only).
       auto key = req.header("sec-websocket-key");
       if (!key || key->size() != 24 || (*key)[22] != '=' || (*key)[23] != '=') {
-        co_return problem(400, "", "Sec-WebSocket-Key must be 16 bytes in base64.",
-                          req.request_id);
+        co_return problem(400, "", "Sec-WebSocket-Key must be 16 bytes in base64.", req.request_id);
       }
       if (req.header("sec-websocket-version") != std::optional<std::string_view>("13")) {
         co_return problem(426, "", "Only WebSocket version 13 is spoken.", req.request_id,
@@ -326,24 +327,23 @@ asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
     // RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host header.
     if (raw.version() >= 11 && raw.count(http::field::host) != 1) {
       req.route = "invalid";
-      co_await send(stream,
-                    problem(400, "", "An HTTP/1.1 request must have exactly one Host header.",
-                            request_id),
-                    &req, raw.version(), false, head);
+      co_await send(
+          stream,
+          problem(400, "", "An HTTP/1.1 request must have exactly one Host header.", request_id),
+          &req, raw.version(), false, head);
       co_await lingerAndClose(stream);
       co_return;
     }
 
     std::chrono::milliseconds retry_after{0};
     if (ctx_->kind == SessionContext::Kind::Api &&
-        !ctx_->limiter->allow(req.remote_address, std::chrono::steady_clock::now(),
-                              &retry_after)) {
+        !ctx_->limiter->allow(req.remote_address, std::chrono::steady_clock::now(), &retry_after)) {
       auto secs = std::max<std::int64_t>(1, (retry_after.count() + 999) / 1000);
       req.route = "rate_limited";
       // Built before the co_await: GCC 12 miscompiles braced lists that span a suspension.
       Headers retry{{"Retry-After", std::to_string(secs)}};
-      Response limited = problem(429, "", "Too many requests from this address; retry later.",
-                                 request_id, retry);
+      Response limited =
+          problem(429, "", "Too many requests from this address; retry later.", request_id, retry);
       if (!co_await send(stream, std::move(limited), &req, raw.version(), keep_alive, head)) {
         co_return;
       }

@@ -1,22 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/net/certificate.h>
 
+#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cctype>
 #include <cstdio>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <sys/stat.h>
 
 namespace confab::net {
 namespace {

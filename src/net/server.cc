@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <confab/net/server.h>
-
 #include <confab/core/log.h>
+#include <confab/net/server.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -58,8 +57,9 @@ std::size_t ConnectionRegistry::size() const {
 class Server::State : public std::enable_shared_from_this<Server::State> {
  public:
   State(asio::io_context& ioc, ServerOptions options, const Router& api, const Router& metrics,
-        core::Metrics& m, core::Random& random)
+        core::Metrics& m, core::Random& random, std::vector<asio::io_context*> workers)
       : ioc(ioc),
+        workers(workers.empty() ? std::vector<asio::io_context*>{&ioc} : std::move(workers)),
         options(std::move(options)),
         api(api),
         metricsRoutes(metrics),
@@ -69,6 +69,8 @@ class Server::State : public std::enable_shared_from_this<Server::State> {
         log(core::logger("net")) {}
 
   asio::io_context& ioc;
+  std::vector<asio::io_context*> workers;
+  std::atomic<std::size_t> nextWorker{0};
   ServerOptions options;
   const Router& api;
   const Router& metricsRoutes;
@@ -120,15 +122,18 @@ class Server::State : public std::enable_shared_from_this<Server::State> {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(where.address, ec);
     if (ec) {
-      return makeError(ErrorCode::InvalidArgument, std::string(name) + " address " + where.address +
-                                                       " is not an IP address");
+      return makeError(ErrorCode::InvalidArgument,
+                       std::string(name) + " address " + where.address + " is not an IP address");
     }
     auto acceptor = std::make_unique<tcp::acceptor>(ioc);
     tcp::endpoint endpoint(address, static_cast<unsigned short>(where.port));
     acceptor->open(endpoint.protocol(), ec);
-    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec)
+      acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec)
+      acceptor->bind(endpoint, ec);
+    if (!ec)
+      acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       return makeError(ErrorCode::Unavailable, std::string("cannot listen on ") + where.address +
                                                    ":" + std::to_string(where.port) + " (" + name +
@@ -144,7 +149,9 @@ class Server::State : public std::enable_shared_from_this<Server::State> {
     auto self = shared_from_this();
     auto& acceptor = *listener.acceptor;
     for (;;) {
-      auto strand = asio::make_strand(ioc);
+      // The socket belongs to the io_context of the worker that will serve it.
+      auto& worker = *workers[nextWorker.fetch_add(1) % workers.size()];
+      auto strand = asio::make_strand(worker);
       tcp::socket socket(strand);
       auto [ec] = co_await acceptor.async_accept(socket, asio::as_tuple(asio::use_awaitable));
       if (stopping.load() || ec == asio::error::operation_aborted) {
@@ -185,9 +192,10 @@ class Server::State : public std::enable_shared_from_this<Server::State> {
 };
 
 Server::Server(asio::io_context& ioc, ServerOptions options, const Router& api,
-               const Router& metrics_routes, core::Metrics& metrics, core::Random& random)
-    : state_(std::make_shared<State>(ioc, std::move(options), api, metrics_routes, metrics,
-                                     random)) {
+               const Router& metrics_routes, core::Metrics& metrics, core::Random& random,
+               std::vector<asio::io_context*> workers)
+    : state_(std::make_shared<State>(ioc, std::move(options), api, metrics_routes, metrics, random,
+                                     std::move(workers))) {
   metrics.describe("confab_http_requests_total", core::Metrics::Type::Counter,
                    "HTTP requests answered, by listener, route pattern and status.");
   metrics.describe("confab_http_request_duration_seconds", core::Metrics::Type::Histogram,
@@ -212,14 +220,17 @@ Result<BoundPorts> Server::start() {
   s.tls = *tls;
   BoundPorts ports;
   auto https = s.bind(s.options.server.https, SessionContext::Kind::Api, "https", &s.api);
-  if (!https.ok()) return https.error();
+  if (!https.ok())
+    return https.error();
   ports.https = *https;
   auto http = s.bind(s.options.server.http, SessionContext::Kind::Redirect, "http", nullptr);
-  if (!http.ok()) return http.error();
+  if (!http.ok())
+    return http.error();
   ports.http = *http;
-  auto metrics = s.bind(s.options.server.metrics, SessionContext::Kind::Metrics, "metrics",
-                        &s.metricsRoutes);
-  if (!metrics.ok()) return metrics.error();
+  auto metrics =
+      s.bind(s.options.server.metrics, SessionContext::Kind::Metrics, "metrics", &s.metricsRoutes);
+  if (!metrics.ok())
+    return metrics.error();
   ports.metrics = *metrics;
 
   if (!s.options.server.public_url.empty()) {
@@ -238,7 +249,9 @@ Result<BoundPorts> Server::start() {
   return ports;
 }
 
-const std::string& Server::publicUrl() const { return state_->publicUrl; }
+const std::string& Server::publicUrl() const {
+  return state_->publicUrl;
+}
 
 Status Server::reloadCertificate() {
   auto tls = makeServerTlsContext(state_->options.cert_file, state_->options.key_file);
@@ -287,6 +300,8 @@ void Server::stop(std::chrono::milliseconds grace, std::function<void()> done) {
   asio::co_spawn(s->ioc, std::move(waiter), asio::detached);
 }
 
-int Server::openConnections() const { return state_->connections.load(); }
+int Server::openConnections() const {
+  return state_->connections.load();
+}
 
 }  // namespace confab::net

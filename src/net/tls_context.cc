@@ -34,9 +34,8 @@ Result<std::shared_ptr<boost::asio::ssl::context>> makeServerTlsContext(
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   boost::system::error_code ec;
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1 | ssl::context::no_compression |
-                       ssl::context::single_dh_use,
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::no_compression | ssl::context::single_dh_use,
                    ec);
   SSL_CTX* native = ctx->native_handle();
   if (ec || SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "net/websocket_session.h"
 
-#include "net/rate_limiter.h"
-
 #include <confab/core/log.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -18,6 +16,8 @@
 
 #include <deque>
 #include <optional>
+
+#include "net/rate_limiter.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -41,16 +41,15 @@ class WsConnection final : public WebSocketConnection,
         log_(core::logger("net")) {}
 
   void send(std::string text, bool bounded) override {
-    asio::post(ws_.get_executor(),
-               [self = shared_from_this(), t = std::move(text), bounded]() mutable {
-                 self->enqueue(std::move(t), bounded);
-               });
+    asio::post(ws_.get_executor(), [self = shared_from_this(), t = std::move(text),
+                                    bounded]() mutable { self->enqueue(std::move(t), bounded); });
   }
 
   void close(CloseCode code, std::string reason) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), code, r = std::move(reason)]() mutable {
-      self->requestClose(code, std::move(r));
-    });
+    asio::post(ws_.get_executor(),
+               [self = shared_from_this(), code, r = std::move(reason)]() mutable {
+                 self->requestClose(code, std::move(r));
+               });
   }
 
   asio::any_io_executor executor() override { return ws_.get_executor(); }
@@ -66,7 +65,8 @@ class WsConnection final : public WebSocketConnection,
     }
     // Only bounded messages count: an unbounded replay ahead of them in the queue is no sign
     // of a slow reader, and must not get a fast one closed as soon as live messages follow.
-    if (bounded && bounded_queued_ >= static_cast<std::size_t>(ctx_->options->websocket.send_queue_messages)) {
+    if (bounded &&
+        bounded_queued_ >= static_cast<std::size_t>(ctx_->options->websocket.send_queue_messages)) {
       // A reader this slow would hold unbounded memory; it resumes from its last seq instead.
       log_->info("request_id={} websocket send queue overflow ({} messages): closing with 1008",
                  request_.request_id, queue_.size());
@@ -97,16 +97,15 @@ class WsConnection final : public WebSocketConnection,
     auto generation = write_generation_;
     write_deadline_.expires_after(
         std::chrono::milliseconds(ctx_->options->limits.request_timeout_ms));
-    write_deadline_.async_wait(
-        [weak = weak_from_this(), generation](boost::system::error_code ec) {
-          auto self = weak.lock();
-          if (ec || !self || self->write_generation_ != generation) {
-            return;
-          }
-          self->log_->info("request_id={} websocket write timed out; closing",
-                           self->request_.request_id);
-          beast::get_lowest_layer(self->ws_).close();
-        });
+    write_deadline_.async_wait([weak = weak_from_this(), generation](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->write_generation_ != generation) {
+        return;
+      }
+      self->log_->info("request_id={} websocket write timed out; closing",
+                       self->request_.request_id);
+      beast::get_lowest_layer(self->ws_).close();
+    });
   }
 
   asio::awaitable<void> writer() {

@@ -11,7 +11,7 @@ Error sqliteError(sqlite3* db, std::string_view what) {
   // Contention that outlived busy_timeout is transient: the client may retry.
   auto primary = code & 0xff;
   auto kind = (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? ErrorCode::Unavailable
-                                                                    : ErrorCode::Internal;
+                                                                   : ErrorCode::Internal;
   return makeError(kind, message);
 }
 
@@ -76,7 +76,9 @@ void Statement::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+std::int64_t Statement::int64(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
 
 std::string Statement::text(int column) const {
   const auto* p = sqlite3_column_text(stmt_, column);
@@ -91,8 +93,9 @@ bool Statement::isNull(int column) const {
 
 Result<std::unique_ptr<Database>> Database::open(const OpenOptions& options) {
   sqlite3* raw = nullptr;
-  int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
-              (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int flags =
+      SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+      (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   int rc = sqlite3_open_v2(options.path.c_str(), &raw, flags,
                            options.vfs.empty() ? nullptr : options.vfs.c_str());
   if (rc != SQLITE_OK) {
@@ -111,7 +114,9 @@ Result<std::unique_ptr<Database>> Database::open(const OpenOptions& options) {
   return db;
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  sqlite3_close_v2(db_);
+}
 
 Status Database::exec(std::string_view sql) {
   char* msg = nullptr;
@@ -132,7 +137,9 @@ Result<Statement> Database::prepare(std::string_view sql) {
   return Statement(stmt, db_);
 }
 
-std::int64_t Database::changes() const { return sqlite3_changes64(db_); }
+std::int64_t Database::changes() const {
+  return sqlite3_changes64(db_);
+}
 
 Result<std::int64_t> Database::userVersion() {
   auto stmt = prepare("PRAGMA user_version");

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <confab/store/store.h>
-
 #include <confab/core/log.h>
+#include <confab/store/store.h>
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -80,10 +79,10 @@ Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   if (options.metrics) {
-    options.metrics->describe("confab_store_operation_seconds", core::Metrics::Type::Histogram,
-                              "Store jobs from queueing to completion, by kind.",
-                              {0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
-                               1});
+    options.metrics->describe(
+        "confab_store_operation_seconds", core::Metrics::Type::Histogram,
+        "Store jobs from queueing to completion, by kind.",
+        {0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1});
   }
   std::unique_ptr<Store> store(new Store(options));
   auto writer = Database::open(options.database);
@@ -116,9 +115,9 @@ struct Timed {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   ~Timed() {
     if (metrics) {
-      metrics->observe("confab_store_operation_seconds", {{"kind", kind}},
-                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                           .count());
+      metrics->observe(
+          "confab_store_operation_seconds", {{"kind", kind}},
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
   }
 };

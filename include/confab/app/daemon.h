@@ -23,7 +23,7 @@ namespace confab::app {
 enum ExitCode { kExitOk = 0, kExitFailure = 1, kExitBadConfig = 2 };
 
 struct DaemonOptions {
-  std::optional<std::string> ready_file;  // JSON with the bound ports, written once listening
+  std::optional<std::string> ready_file;        // JSON with the bound ports, written once listening
   api::Authenticator* authenticator = nullptr;  // null: NoIdentityProvider
   core::Clock* clock = nullptr;                 // null: SystemClock
   core::Random* random = nullptr;               // null: CsprngRandom

@@ -68,9 +68,10 @@ struct Config {
 };
 
 struct LoadOptions {
-  std::optional<std::string> file;                // TOML file, if any
-  std::map<std::string, std::string> environment;  // CONFAB_* variables (see environmentFromProcess)
-  std::map<std::string, std::string> overrides;    // key -> value, from command-line flags
+  std::optional<std::string> file;  // TOML file, if any
+  std::map<std::string, std::string>
+      environment;                               // CONFAB_* variables (see environmentFromProcess)
+  std::map<std::string, std::string> overrides;  // key -> value, from command-line flags
 };
 
 // Builds and validates a Config. Errors are InvalidArgument with `field` set to the key and a

@@ -24,8 +24,8 @@ class Metrics {
   void describe(std::string name, Type type, std::string help, std::vector<double> buckets = {});
 
   void increment(std::string_view name, const Labels& labels = {}, double by = 1);
-  void add(std::string_view name, const Labels& labels, double delta);  // gauges
-  void set(std::string_view name, const Labels& labels, double value);  // gauges
+  void add(std::string_view name, const Labels& labels, double delta);      // gauges
+  void set(std::string_view name, const Labels& labels, double value);      // gauges
   void observe(std::string_view name, const Labels& labels, double value);  // histograms
 
   // The whole registry in Prometheus text format.
@@ -33,9 +33,9 @@ class Metrics {
 
  private:
   struct Series {
-    double value = 0;                 // counter / gauge; histogram sum
+    double value = 0;                   // counter / gauge; histogram sum
     std::vector<std::uint64_t> counts;  // histogram buckets (cumulative when rendered)
-    std::uint64_t count = 0;          // histogram observations
+    std::uint64_t count = 0;            // histogram observations
   };
   struct Family {
     Type type = Type::Counter;

@@ -11,15 +11,15 @@
 namespace confab {
 
 enum class ErrorCode {
-  InvalidArgument,     // bad input; `field` names what was wrong
-  NotFound,            // also the answer for objects of another account (tenant boundary)
+  InvalidArgument,  // bad input; `field` names what was wrong
+  NotFound,         // also the answer for objects of another account (tenant boundary)
   AlreadyExists,
   PermissionDenied,
   Unauthenticated,
-  ResourceExhausted,   // a limit or quota
+  ResourceExhausted,  // a limit or quota
   FailedPrecondition,
-  Unavailable,         // transient; retry later
-  Internal,            // a bug or an environment failure; details go to the log, never to a client
+  Unavailable,  // transient; retry later
+  Internal,     // a bug or an environment failure; details go to the log, never to a client
 };
 
 const char* toString(ErrorCode code);
@@ -35,7 +35,7 @@ class [[nodiscard]] Result {
  public:
   // A default Result holds an Internal error: Asio default-constructs completion values.
   Result() : v_(Error{ErrorCode::Internal, "no result", {}}) {}
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
 
   bool ok() const { return v_.index() == 0; }
@@ -75,10 +75,10 @@ inline Error makeError(ErrorCode code, std::string message, std::string field = 
 }  // namespace confab
 
 // Early return for plumbing: CONFAB_TRY(status_expression) returns its error from the caller.
-#define CONFAB_TRY(expr)                        \
-  do {                                          \
-    auto confab_try_result_ = (expr);           \
-    if (!confab_try_result_.ok()) {             \
-      return confab_try_result_.error();        \
-    }                                           \
+#define CONFAB_TRY(expr)                 \
+  do {                                   \
+    auto confab_try_result_ = (expr);    \
+    if (!confab_try_result_.ok()) {      \
+      return confab_try_result_.error(); \
+    }                                    \
   } while (0)

@@ -16,14 +16,14 @@ struct Recipient {
 };
 
 struct Event {
-  std::string id;          // unique per event (the same id on every recipient's copy)
-  std::int64_t seq = 0;    // per recipient
-  std::string type;        // dotted noun and past-tense verb: "message.created"
-  std::int64_t ts = 0;     // Unix milliseconds
+  std::string id;        // unique per event (the same id on every recipient's copy)
+  std::int64_t seq = 0;  // per recipient
+  std::string type;      // dotted noun and past-tense verb: "message.created"
+  std::int64_t ts = 0;   // Unix milliseconds
   std::string account_id;
-  std::string user_id;     // the recipient (not part of the wire envelope)
-  std::string actor;       // who caused it; may be empty
-  std::string data;        // a JSON object, already serialised
+  std::string user_id;  // the recipient (not part of the wire envelope)
+  std::string actor;    // who caused it; may be empty
+  std::string data;     // a JSON object, already serialised
 
   // The wire envelope as a JSON object.
   std::string toJson() const;

@@ -14,7 +14,7 @@
 namespace confab::net {
 
 struct Route {
-  std::string method;   // "GET", ...; "WS" for a WebSocket endpoint
+  std::string method;  // "GET", ...; "WS" for a WebSocket endpoint
   std::string pattern;
   Handler handler;
   std::shared_ptr<WebSocketHandler> websocket;

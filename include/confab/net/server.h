@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace confab::net {
 
@@ -38,8 +39,12 @@ struct BoundPorts {
 
 class Server {
  public:
+  // Listeners and shutdown run on `ioc`. Accepted connections are spread round-robin over
+  // `workers` (each an io_context run by one thread: a connection then never changes thread, and
+  // its strand costs nothing); empty `workers` means `ioc` serves them too.
   Server(boost::asio::io_context& ioc, ServerOptions options, const Router& api,
-         const Router& metrics_routes, core::Metrics& metrics, core::Random& random);
+         const Router& metrics_routes, core::Metrics& metrics, core::Random& random,
+         std::vector<boost::asio::io_context*> workers = {});
   ~Server();
 
   // Loads the certificate, binds and starts accepting. public_url (options or, if empty, the

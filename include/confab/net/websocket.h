@@ -19,7 +19,7 @@ namespace confab::net {
 // RFC 6455 §7.4.1 status codes used by Confab.
 enum class CloseCode : std::uint16_t {
   Normal = 1000,
-  GoingAway = 1001,        // server shutting down
+  GoingAway = 1001,  // server shutting down
   ProtocolError = 1002,
   UnsupportedData = 1003,  // binary message where text is expected
   InvalidPayload = 1007,   // invalid UTF-8 in a text message

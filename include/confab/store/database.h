@@ -49,7 +49,8 @@ class Statement {
 struct OpenOptions {
   std::string path;
   // The SQLite VFS to open the file through; empty: the default VFS. The encrypting VFS registers
-  // itself under its own name and is chosen here — the one seam through which every connection opens.
+  // itself under its own name and is chosen here — the one seam through which every connection
+  // opens.
   std::string vfs;
   int busy_timeout_ms = 5000;
   bool read_only = false;

@@ -2,7 +2,6 @@
 #include <confab/config/config.h>
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -32,7 +31,8 @@ TEST(Config, DefaultsRunOutOfTheBox) {
 }
 
 TEST(Config, FileThenEnvironmentThenFlags) {
-  auto file = writeFile("[server]\nhttps_port = 9443\nhttp_port = 9080\n[limits]\nbody_bytes = 4096\n");
+  auto file =
+      writeFile("[server]\nhttps_port = 9443\nhttp_port = 9080\n[limits]\nbody_bytes = 4096\n");
   LoadOptions o;
   o.file = file;
   o.environment["CONFAB_SERVER_HTTP_PORT"] = "7080";
@@ -151,7 +151,8 @@ TEST(Config, ExampleFileListsEveryKeyWithItsDefault) {
   for (const auto& line : [&] {
          std::vector<std::string> lines;
          std::istringstream s(describe(*defaults));
-         for (std::string l; std::getline(s, l);) lines.push_back(l);
+         for (std::string l; std::getline(s, l);)
+           lines.push_back(l);
          return lines;
        }()) {
     if (line.empty() || line[0] == '[') {
@@ -179,12 +180,14 @@ TEST(Config, ListenersMayNotShareAnAddressAndPort) {
 }
 
 TEST(Config, OriginPortsAreValidated) {
-  for (const char* bad : {"https://host:", "https://host:99999", "https://host:abc", "https://:443"}) {
+  for (const char* bad :
+       {"https://host:", "https://host:99999", "https://host:abc", "https://:443"}) {
     LoadOptions o;
     o.environment["CONFAB_SERVER_PUBLIC_URL"] = bad;
     EXPECT_FALSE(load(o).ok()) << bad;
   }
-  for (const char* good : {"https://host:8443", "https://[::1]:8443", "https://[::1]", "https://h"}) {
+  for (const char* good :
+       {"https://host:8443", "https://[::1]:8443", "https://[::1]", "https://h"}) {
     LoadOptions o;
     o.environment["CONFAB_SERVER_PUBLIC_URL"] = good;
     auto c = load(o);

@@ -5,12 +5,11 @@
 #include <confab/events/event_bus.h>
 #include <confab/events/event_hub.h>
 
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
@@ -22,7 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 
 Event event(const Recipient& to, std::int64_t seq, std::string type = "message.created") {
-  return Event{"id" + std::to_string(seq), seq, std::move(type), 0, to.account_id, to.user_id, "", "{}"};
+  return Event{
+      "id" + std::to_string(seq), seq, std::move(type), 0, to.account_id, to.user_id, "", "{}"};
 }
 
 // Records what a sink receives as "account/user#seq".
@@ -120,7 +120,8 @@ TEST(EventHubTest, ASinkMayUnsubscribeWhileBeingCalled) {
 class CountingRandom final : public core::Random {
  public:
   void fill(std::span<std::uint8_t> out) override {
-    for (auto& b : out) b = static_cast<std::uint8_t>(next_++);
+    for (auto& b : out)
+      b = static_cast<std::uint8_t>(next_++);
   }
 
  private:
@@ -197,14 +198,12 @@ TEST_F(EventBusTest, EmitStoresThenPublishesToTheRecipients) {
 
 TEST(EventEnvelopeTest, ToJsonIsTheWireEnvelope) {
   Event e{"abc", 7, "message.created", 1767225600000, "acct", "alice", "", R"({"n":1})"};
-  EXPECT_EQ(e.toJson(),
-            R"({"account_id":"acct","actor":null,"data":{"n":1},"id":"abc","seq":7,)"
-            R"("ts":1767225600000,"type":"message.created"})");
+  EXPECT_EQ(e.toJson(), R"({"account_id":"acct","actor":null,"data":{"n":1},"id":"abc","seq":7,)"
+                        R"("ts":1767225600000,"type":"message.created"})");
   e.actor = "carol";
   e.data = "not json";
-  EXPECT_EQ(e.toJson(),
-            R"({"account_id":"acct","actor":"carol","data":{},"id":"abc","seq":7,)"
-            R"("ts":1767225600000,"type":"message.created"})");
+  EXPECT_EQ(e.toJson(), R"({"account_id":"acct","actor":"carol","data":{},"id":"abc","seq":7,)"
+                        R"("ts":1767225600000,"type":"message.created"})");
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ class EventLogTest : public ::testing::Test {
 
   std::int64_t now() const { return core::toUnixMillis(clock_.now()); }
 
-  std::vector<Event> append(const std::vector<Recipient>& to, const std::string& type = "message.created",
+  std::vector<Event> append(const std::vector<Recipient>& to,
+                            const std::string& type = "message.created",
                             const std::string& actor = "", const std::string& data = "{}") {
     auto r = store_->writeNow<std::vector<Event>>([&](store::Database& db) {
       return EventLog::append(db, to, "id" + std::to_string(++ids_), type, actor, data, now());
@@ -89,7 +90,8 @@ class EventLogTest : public ::testing::Test {
 
   static std::vector<std::int64_t> seqs(const Replay& r) {
     std::vector<std::int64_t> out;
-    for (const auto& e : r.events) out.push_back(e.seq);
+    for (const auto& e : r.events)
+      out.push_back(e.seq);
     return out;
   }
 
@@ -249,7 +251,8 @@ TEST_F(EventLogTest, PurgeWorksInBatches) {
   for (int round = 0; round < 20; ++round) {
     auto removed = purge(Retention{24LL * 3600 * 1000, 2}, 3);
     EXPECT_LE(removed, 6);  // at most a batch per rule
-    if (removed == 0) break;
+    if (removed == 0)
+      break;
     total += removed;
   }
   EXPECT_EQ(total, 7);

@@ -74,9 +74,8 @@ TEST(Problem, BodyIsJsonWithRequestIdAndEscapedDetail) {
   auto r = problem(400, "", "bad \"quote\"\n", "rid1", {}, {{"field", jsonString("name")}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.content_type, "application/problem+json");
-  EXPECT_EQ(r.body,
-            R"({"type":"about:blank","title":"Bad Request","status":400,)"
-            R"("detail":"bad \"quote\"\n","request_id":"rid1","field":"name"})");
+  EXPECT_EQ(r.body, R"({"type":"about:blank","title":"Bad Request","status":400,)"
+                    R"("detail":"bad \"quote\"\n","request_id":"rid1","field":"name"})");
 }
 
 }  // namespace

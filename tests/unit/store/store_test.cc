@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/store/store.h>
 
-#include <gtest/gtest.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <stdexcept>
@@ -114,10 +113,12 @@ TEST_F(StoreTest, GapsInMigrationNumbersAreRefused) {
 TEST_F(StoreTest, AFailedWriteChangesNothing) {
   auto store = open();
   ASSERT_TRUE(store);
-  ASSERT_TRUE(store->writeNow<int>([](Database& db) -> Result<int> {
-                     CONFAB_TRY(db.exec("CREATE TABLE t (x INTEGER NOT NULL)"));
-                     return 0;
-                   }).ok());
+  ASSERT_TRUE(store
+                  ->writeNow<int>([](Database& db) -> Result<int> {
+                    CONFAB_TRY(db.exec("CREATE TABLE t (x INTEGER NOT NULL)"));
+                    return 0;
+                  })
+                  .ok());
   auto failed = store->writeNow<int>([](Database& db) -> Result<int> {
     CONFAB_TRY(db.exec("INSERT INTO t VALUES (1)"));
     return makeError(ErrorCode::InvalidArgument, "refused after the insert");
@@ -125,9 +126,11 @@ TEST_F(StoreTest, AFailedWriteChangesNothing) {
   ASSERT_FALSE(failed.ok());
   auto count = runAsync(store->read<std::int64_t>([](Database& db) -> Result<std::int64_t> {
     auto st = db.prepare("SELECT count(*) FROM t");
-    if (!st.ok()) return st.error();
+    if (!st.ok())
+      return st.error();
     auto row = st->step();
-    if (!row.ok()) return row.error();
+    if (!row.ok())
+      return row.error();
     return st->int64(0);
   }));
   ASSERT_TRUE(count.ok());
@@ -148,9 +151,11 @@ TEST_F(StoreTest, AsyncWriteIsVisibleToReadersAndRunsAfterCommitHook) {
   EXPECT_TRUE(hook);
   auto v = runAsync(store->read<std::int64_t>([](Database& db) -> Result<std::int64_t> {
     auto st = db.prepare("SELECT x FROM t");
-    if (!st.ok()) return st.error();
+    if (!st.ok())
+      return st.error();
     auto row = st->step();
-    if (!row.ok()) return row.error();
+    if (!row.ok())
+      return row.error();
     return st->int64(0);
   }));
   ASSERT_TRUE(v.ok());
@@ -164,9 +169,9 @@ TEST_F(StoreTest, AJobThatThrowsLeavesNoOpenTransaction) {
   auto store = open();
   ASSERT_TRUE(store);
   EXPECT_THROW((void)store->writeNow<int>([](Database& db) -> Result<int> {
-                 (void)db.exec("CREATE TABLE t (x INTEGER)");
-                 throw std::runtime_error("job failed");
-               }),
+    (void)db.exec("CREATE TABLE t (x INTEGER)");
+    throw std::runtime_error("job failed");
+  }),
                std::runtime_error);
   // The writer is usable again and the failed job's table is not there.
   auto next = store->writeNow<int>([](Database& db) -> Result<int> {
