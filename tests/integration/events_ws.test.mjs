@@ -431,6 +431,28 @@ describe('limits', () => {
     await other.close();
   });
 
+  test('invalid or too deeply nested JSON gets session.error naming the rule; the socket stays usable', async () => {
+    const c = await connected(d, { token: 'test:acct:alice' });
+    c.ws.send('['.repeat(40) + ']'.repeat(40));
+    const deep = await c.waitMessage((m) => m.type === 'session.error', 'session.error (depth)');
+    assert.match(deep.detail, /nesting is deeper than 32/);
+    c.ws.send('{"type":');
+    await c.waitMessage((m) => m.type === 'session.error' && /not valid JSON/.test(m.detail), 'session.error (syntax)');
+    c.ws.send('{"type":"ping"}');
+    await c.waitMessage((m) => m.type === 'pong', 'pong after bad input');
+    const [e] = await d.emit([ALICE], 'message.created', { after: 'bad input' });
+    await c.waitSeq(e.seq);
+    await c.close();
+  });
+
+  test('deeply nested JSON as the first message gets 1008 before any event', async () => {
+    const c = new Client(d, { auth: 'none' });
+    await c.opened;
+    c.ws.send('{"type":"auth","token":' + '['.repeat(100) + ']'.repeat(100) + '}');
+    assert.equal((await c.closeCode()).code, 1008);
+    assert.equal(c.events().length, 0);
+  });
+
   test('invalid UTF-8 in a text message gets 1007', async () => {
     const c = await connected(d, { token: 'test:acct:alice' });
     c.ws.send(Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d]), { binary: false });  // {"\xc3("}
