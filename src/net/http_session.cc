@@ -403,6 +403,30 @@ struct AliveUntilReturn {
   ~AliveUntilReturn() { *alive = false; }
 };
 
+// How the registry ends a connection. `alive` is read and cleared only on the connection's
+// strand, so a request posted there never touches a stream that has gone away or moved into a
+// WebSocket session. Graceful: only an idle connection is cut (expires_after would not do, Beast
+// ignores it for a read in progress); one mid-request answers with Connection: close.
+template <typename Stream>
+std::function<void(bool)> endOnStrand(asio::any_io_executor executor,
+                                      std::shared_ptr<Session> session, std::shared_ptr<bool> alive,
+                                      Stream& stream) {
+  return [executor, session, alive, &stream](bool force) {
+    session->ending = true;
+    asio::post(executor, [alive, session, &stream, force] {
+      if (!*alive) {
+        return;
+      }
+      auto& lowest = beast::get_lowest_layer(stream);
+      if (force) {
+        lowest.close();
+      } else if (session->idle) {
+        lowest.cancel();
+      }
+    });
+  };
+}
+
 }  // namespace
 
 asio::awaitable<void> serveTlsConnection(tcp::socket socket,
@@ -417,26 +441,9 @@ asio::awaitable<void> serveTlsConnection(tcp::socket socket,
   auto executor = socket.get_executor();
   TlsStream stream(beast::tcp_stream(std::move(socket)), *tls);
   auto session = std::make_shared<Session>(ctx, remote);
-  // Read and cleared only on the connection's strand: a shutdown request posted there never
-  // touches a stream that has gone away or moved into a WebSocket session.
   auto alive = std::make_shared<bool>(true);
   AliveUntilReturn alive_guard{alive};
-  ConnectionScope scope(*ctx, [executor, session, alive, &stream](bool force) {
-    session->ending = true;
-    asio::post(executor, [alive, session, &stream, force] {
-      if (!*alive) {
-        return;
-      }
-      // Graceful: only an idle connection is cut; one mid-request sends Connection: close.
-      // (expires_after would not do: Beast ignores it for a read already in progress.)
-      auto& lowest = beast::get_lowest_layer(stream);
-      if (force) {
-        lowest.close();
-      } else if (session->idle) {
-        lowest.cancel();
-      }
-    });
-  });
+  ConnectionScope scope(*ctx, endOnStrand(executor, session, alive, stream));
   beast::get_lowest_layer(stream).expires_after(
       std::chrono::milliseconds(ctx->options->limits.request_timeout_ms));
   auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUse);
@@ -469,23 +476,9 @@ asio::awaitable<void> servePlainConnection(tcp::socket socket,
   auto executor = socket.get_executor();
   beast::tcp_stream stream(std::move(socket));
   auto session = std::make_shared<Session>(ctx, remote);
-  // Read and cleared only on the connection's strand: a shutdown request posted there never
-  // touches a stream that has gone away or moved into a WebSocket session.
   auto alive = std::make_shared<bool>(true);
   AliveUntilReturn alive_guard{alive};
-  ConnectionScope scope(*ctx, [executor, session, alive, &stream](bool force) {
-    session->ending = true;
-    asio::post(executor, [alive, session, &stream, force] {
-      if (!*alive) {
-        return;
-      }
-      if (force) {
-        stream.close();
-      } else if (session->idle) {
-        stream.cancel();
-      }
-    });
-  });
+  ConnectionScope scope(*ctx, endOnStrand(executor, session, alive, stream));
   co_await session->serve(stream, nullptr, nullptr, nullptr, nullptr);
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
