@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
+
 namespace confab::events {
 namespace {
 
@@ -131,22 +133,10 @@ class CountingRandom final : public core::Random {
 class EventBusTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("confab-bus-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store::StoreOptions options;
-    options.database.path = (dir_ / "confab.db").string();
-    options.read_connections = 1;
-    auto s = store::Store::open(options);
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    store_ = std::move(*s);
+    store_ = testing::openTestStore(dir_.path());
+    ASSERT_TRUE(store_);
   }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { store_.reset(); }
 
   Result<std::vector<Event>> emit(EventBus& bus, std::vector<Recipient> to, std::string data) {
     boost::asio::io_context ioc;
@@ -157,7 +147,7 @@ class EventBusTest : public ::testing::Test {
     return f.get();
   }
 
-  fs::path dir_;
+  testing::TestDir dir_{"confab-bus"};
   std::unique_ptr<store::Store> store_;
 };
 

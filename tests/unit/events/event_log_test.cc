@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
+
 namespace confab::events {
 namespace {
 
@@ -26,22 +28,10 @@ const Recipient kOtherAlice{"acct2", "alice"};  // same user id, another account
 class EventLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("confab-events-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    store::StoreOptions options;
-    options.database.path = (dir_ / "confab.db").string();
-    options.read_connections = 1;
-    auto s = store::Store::open(options);
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    store_ = std::move(*s);
+    store_ = testing::openTestStore(dir_.path());
+    ASSERT_TRUE(store_);
   }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { store_.reset(); }
 
   std::int64_t now() const { return core::toUnixMillis(clock_.now()); }
 
@@ -95,7 +85,7 @@ class EventLogTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
+  testing::TestDir dir_{"confab-events"};
   core::ManualClock clock_;
   std::unique_ptr<store::Store> store_;
   int ids_ = 0;

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "store/migrations.h"
+#include "test_support.h"
 
 namespace confab::store {
 namespace {
@@ -18,16 +19,7 @@ namespace fs = std::filesystem;
 
 class StoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("confab-store-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    options_.database.path = (dir_ / "confab.db").string();
-    options_.read_connections = 2;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { options_ = testing::testStoreOptions(dir_.path(), 2); }
 
   std::unique_ptr<Store> open() {
     auto s = Store::open(options_);
@@ -50,7 +42,7 @@ class StoreTest : public ::testing::Test {
     return f.get();
   }
 
-  fs::path dir_;
+  testing::TestDir dir_{"confab-store"};
   StoreOptions options_;
 };
 
