@@ -141,8 +141,8 @@ std::int64_t Database::changes() const {
   return sqlite3_changes64(db_);
 }
 
-Result<std::int64_t> Database::userVersion() {
-  auto stmt = prepare("PRAGMA user_version");
+Result<std::int64_t> Database::queryInt(std::string_view sql) {
+  auto stmt = prepare(sql);
   if (!stmt.ok()) {
     return stmt.error();
   }
@@ -150,7 +150,7 @@ Result<std::int64_t> Database::userVersion() {
   if (!row.ok()) {
     return row.error();
   }
-  return stmt->int64(0);
+  return *row ? stmt->int64(0) : 0;
 }
 
 }  // namespace confab::store

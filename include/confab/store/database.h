@@ -68,8 +68,10 @@ class Database {
   Status exec(std::string_view sql);  // one or more statements, no parameters
   Result<Statement> prepare(std::string_view sql);
   std::int64_t changes() const;
+  // The first column of the first row of `sql` (no parameters); 0 when there is no row.
+  Result<std::int64_t> queryInt(std::string_view sql);
   // PRAGMA user_version: the schema version the migrations have reached.
-  Result<std::int64_t> userVersion();
+  Result<std::int64_t> userVersion() { return queryInt("PRAGMA user_version"); }
   sqlite3* handle() { return db_; }
 
  private:

@@ -34,6 +34,12 @@ class StoreTest : public ::testing::Test {
     return st->int64(0);
   }
 
+  // The first column of the first row of `sql`, read through the store's reader pool.
+  Result<std::int64_t> scalar(Store& store, std::string sql) {
+    return runAsync(store.read<std::int64_t>(
+        [sql](Database& db) -> Result<std::int64_t> { return db.queryInt(sql); }));
+  }
+
   template <typename T>
   T runAsync(boost::asio::awaitable<T> a) {
     boost::asio::io_context ioc;
@@ -116,15 +122,7 @@ TEST_F(StoreTest, AFailedWriteChangesNothing) {
     return makeError(ErrorCode::InvalidArgument, "refused after the insert");
   });
   ASSERT_FALSE(failed.ok());
-  auto count = runAsync(store->read<std::int64_t>([](Database& db) -> Result<std::int64_t> {
-    auto st = db.prepare("SELECT count(*) FROM t");
-    if (!st.ok())
-      return st.error();
-    auto row = st->step();
-    if (!row.ok())
-      return row.error();
-    return st->int64(0);
-  }));
+  auto count = scalar(*store, "SELECT count(*) FROM t");
   ASSERT_TRUE(count.ok());
   EXPECT_EQ(*count, 0);
 }
@@ -141,15 +139,7 @@ TEST_F(StoreTest, AsyncWriteIsVisibleToReadersAndRunsAfterCommitHook) {
       [&](const int&) { hook = true; }));
   ASSERT_TRUE(w.ok());
   EXPECT_TRUE(hook);
-  auto v = runAsync(store->read<std::int64_t>([](Database& db) -> Result<std::int64_t> {
-    auto st = db.prepare("SELECT x FROM t");
-    if (!st.ok())
-      return st.error();
-    auto row = st->step();
-    if (!row.ok())
-      return row.error();
-    return st->int64(0);
-  }));
+  auto v = scalar(*store, "SELECT x FROM t");
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(*v, 42);
   auto probe = runAsync(store->probe());
