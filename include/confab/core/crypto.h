@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Crypto primitives over OpenSSL: AES-256-GCM, HKDF-Expand/HMAC with SHA-256, and the encodings
+// keys travel in. Everything that encrypts at rest (the page VFS, the blob store, the key store)
+// builds on these and on nothing else. Objects are not thread-safe: hot paths keep one per thread
+// or per open file. Nothing here logs; key material never leaves through an error message.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace confab::core::crypto {
+
+inline constexpr std::size_t kKeyBytes = 32;    // AES-256
+inline constexpr std::size_t kNonceBytes = 12;  // GCM's 96-bit IV
+inline constexpr std::size_t kTagBytes = 16;    // GCM's full 128-bit tag
+
+using Bytes = std::span<const std::uint8_t>;
+using MutableBytes = std::span<std::uint8_t>;
+
+// Overwrites memory in a way the compiler may not elide.
+void wipe(void* p, std::size_t n);
+
+// 32 bytes of key material, wiped when destroyed.
+class SecretKey {
+ public:
+  SecretKey() { bytes_.fill(0); }
+  explicit SecretKey(Bytes raw);  // raw.size() must be kKeyBytes
+  SecretKey(const SecretKey& other) = default;
+  SecretKey& operator=(const SecretKey& other) = default;
+  ~SecretKey() { wipe(bytes_.data(), bytes_.size()); }
+  Bytes bytes() const { return bytes_; }
+  MutableBytes mutableBytes() { return bytes_; }
+  bool operator==(const SecretKey& other) const;
+
+ private:
+  std::array<std::uint8_t, kKeyBytes> bytes_;
+};
+
+// A reusable AES-256-GCM context. seal() and open() take a key each call; re-keying an existing
+// context costs only the key schedule, so per-page subkeys stay cheap.
+class Aes256Gcm {
+ public:
+  Aes256Gcm();
+  ~Aes256Gcm();
+  Aes256Gcm(const Aes256Gcm&) = delete;
+  Aes256Gcm& operator=(const Aes256Gcm&) = delete;
+
+  // out.size() == in.size(); in and out may be the same buffer. False only on an OpenSSL failure.
+  bool seal(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes out, MutableBytes tag);
+  // False when the tag does not authenticate (wrong key, tampered bytes, wrong associated data);
+  // `out` then holds garbage the caller must not use.
+  bool open(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes out, Bytes tag);
+
+ private:
+  struct Ctx;
+  Ctx* ctx_;
+};
+
+// HKDF-Expand (RFC 5869 §2.3) with SHA-256 and a fixed pseudorandom key. Our PRKs are uniformly
+// random 256-bit keys, so the Extract step is skipped, as RFC 5869 §3.3 allows. The HMAC key
+// schedule is computed once; expand() reuses it.
+class HkdfSha256 {
+ public:
+  explicit HkdfSha256(Bytes prk);
+  ~HkdfSha256();
+  HkdfSha256(const HkdfSha256&) = delete;
+  HkdfSha256& operator=(const HkdfSha256&) = delete;
+  // out.size() <= 255 * 32. False only on an OpenSSL failure.
+  bool expand(Bytes info, MutableBytes out);
+
+ private:
+  struct Ctx;
+  Ctx* ctx_;
+};
+
+// HMAC-SHA256(key, data).
+std::array<std::uint8_t, 32> hmacSha256(Bytes key, Bytes data);
+std::array<std::uint8_t, 32> sha256(Bytes data);
+
+// Constant-time comparison of equal-length buffers (false if the lengths differ).
+bool equal(Bytes a, Bytes b);
+
+std::string toHex(Bytes data);
+std::optional<std::string> fromHex(std::string_view hex);  // nullopt unless valid even-length hex
+std::string toBase64(Bytes data);                          // standard alphabet, padded
+std::optional<std::string> fromBase64(std::string_view text);
+
+inline Bytes asBytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace confab::core::crypto

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <confab/core/crypto.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <stdexcept>
+
+namespace confab::core::crypto {
+
+void wipe(void* p, std::size_t n) {
+  OPENSSL_cleanse(p, n);
+}
+
+SecretKey::SecretKey(Bytes raw) {
+  if (raw.size() != kKeyBytes) {
+    throw std::invalid_argument("SecretKey needs 32 bytes");
+  }
+  std::memcpy(bytes_.data(), raw.data(), kKeyBytes);
+}
+
+bool SecretKey::operator==(const SecretKey& other) const {
+  return equal(bytes_, other.bytes_);
+}
+
+struct Aes256Gcm::Ctx {
+  EVP_CIPHER_CTX* enc = nullptr;
+  EVP_CIPHER_CTX* dec = nullptr;
+  EVP_CIPHER* cipher = nullptr;
+};
+
+Aes256Gcm::Aes256Gcm() : ctx_(new Ctx) {
+  // Fetch the implementation once; later inits pass a null cipher and only re-key.
+  ctx_->cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  ctx_->enc = EVP_CIPHER_CTX_new();
+  ctx_->dec = EVP_CIPHER_CTX_new();
+  if (!ctx_->cipher || !ctx_->enc || !ctx_->dec ||
+      EVP_EncryptInit_ex2(ctx_->enc, ctx_->cipher, nullptr, nullptr, nullptr) != 1 ||
+      EVP_DecryptInit_ex2(ctx_->dec, ctx_->cipher, nullptr, nullptr, nullptr) != 1) {
+    throw std::runtime_error("OpenSSL has no AES-256-GCM");
+  }
+}
+
+Aes256Gcm::~Aes256Gcm() {
+  EVP_CIPHER_CTX_free(ctx_->enc);
+  EVP_CIPHER_CTX_free(ctx_->dec);
+  EVP_CIPHER_free(ctx_->cipher);
+  delete ctx_;
+}
+
+bool Aes256Gcm::seal(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes out,
+                     MutableBytes tag) {
+  if (key.size() != kKeyBytes || nonce.size() != kNonceBytes || tag.size() != kTagBytes ||
+      out.size() != in.size()) {
+    return false;
+  }
+  EVP_CIPHER_CTX* c = ctx_->enc;
+  int len = 0;
+  if (EVP_EncryptInit_ex2(c, nullptr, key.data(), nonce.data(), nullptr) != 1) {
+    return false;
+  }
+  if (!aad.empty() && EVP_EncryptUpdate(c, nullptr, &len, aad.data(), int(aad.size())) != 1) {
+    return false;
+  }
+  if (!in.empty() && EVP_EncryptUpdate(c, out.data(), &len, in.data(), int(in.size())) != 1) {
+    return false;
+  }
+  if (EVP_EncryptFinal_ex(c, out.data() + in.size(), &len) != 1) {
+    return false;
+  }
+  return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, int(kTagBytes), tag.data()) == 1;
+}
+
+bool Aes256Gcm::open(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes out, Bytes tag) {
+  if (key.size() != kKeyBytes || nonce.size() != kNonceBytes || tag.size() != kTagBytes ||
+      out.size() != in.size()) {
+    return false;
+  }
+  EVP_CIPHER_CTX* c = ctx_->dec;
+  int len = 0;
+  if (EVP_DecryptInit_ex2(c, nullptr, key.data(), nonce.data(), nullptr) != 1) {
+    return false;
+  }
+  if (!aad.empty() && EVP_DecryptUpdate(c, nullptr, &len, aad.data(), int(aad.size())) != 1) {
+    return false;
+  }
+  if (!in.empty() && EVP_DecryptUpdate(c, out.data(), &len, in.data(), int(in.size())) != 1) {
+    return false;
+  }
+  if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, int(kTagBytes),
+                          const_cast<std::uint8_t*>(tag.data())) != 1) {
+    return false;
+  }
+  return EVP_DecryptFinal_ex(c, out.data() + in.size(), &len) == 1;
+}
+
+struct HkdfSha256::Ctx {
+  EVP_MAC* mac = nullptr;
+  EVP_MAC_CTX* keyed = nullptr;  // HMAC with the PRK's key schedule done
+  EVP_MAC_CTX* work = nullptr;
+};
+
+HkdfSha256::HkdfSha256(Bytes prk) : ctx_(new Ctx) {
+  ctx_->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  ctx_->keyed = ctx_->mac ? EVP_MAC_CTX_new(ctx_->mac) : nullptr;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  if (!ctx_->keyed || EVP_MAC_init(ctx_->keyed, prk.data(), prk.size(), params) != 1) {
+    throw std::runtime_error("OpenSSL has no HMAC-SHA256");
+  }
+}
+
+HkdfSha256::~HkdfSha256() {
+  EVP_MAC_CTX_free(ctx_->work);
+  EVP_MAC_CTX_free(ctx_->keyed);
+  EVP_MAC_free(ctx_->mac);
+  delete ctx_;
+}
+
+bool HkdfSha256::expand(Bytes info, MutableBytes out) {
+  if (out.size() > 255 * 32) {
+    return false;
+  }
+  std::uint8_t t[32];
+  std::size_t produced = 0;
+  for (std::uint8_t i = 1; produced < out.size(); ++i) {
+    EVP_MAC_CTX_free(ctx_->work);
+    ctx_->work = EVP_MAC_CTX_dup(ctx_->keyed);
+    if (!ctx_->work) {
+      return false;
+    }
+    // T(i) = HMAC(PRK, T(i-1) | info | i)
+    if ((i > 1 && EVP_MAC_update(ctx_->work, t, sizeof t) != 1) ||
+        EVP_MAC_update(ctx_->work, info.data(), info.size()) != 1 ||
+        EVP_MAC_update(ctx_->work, &i, 1) != 1) {
+      return false;
+    }
+    std::size_t n = 0;
+    if (EVP_MAC_final(ctx_->work, t, &n, sizeof t) != 1 || n != sizeof t) {
+      return false;
+    }
+    std::size_t take = std::min(out.size() - produced, sizeof t);
+    std::memcpy(out.data() + produced, t, take);
+    produced += take;
+  }
+  wipe(t, sizeof t);
+  return true;
+}
+
+std::array<std::uint8_t, 32> hmacSha256(Bytes key, Bytes data) {
+  std::array<std::uint8_t, 32> out{};
+  std::size_t n = 0;
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  EVP_MAC_CTX* ctx = mac ? EVP_MAC_CTX_new(mac) : nullptr;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  bool ok = ctx && EVP_MAC_init(ctx, key.data(), key.size(), params) == 1 &&
+            EVP_MAC_update(ctx, data.data(), data.size()) == 1 &&
+            EVP_MAC_final(ctx, out.data(), &n, out.size()) == 1;
+  EVP_MAC_CTX_free(ctx);
+  EVP_MAC_free(mac);
+  if (!ok) {
+    throw std::runtime_error("HMAC-SHA256 failed");
+  }
+  return out;
+}
+
+std::array<std::uint8_t, 32> sha256(Bytes data) {
+  std::array<std::uint8_t, 32> out{};
+  unsigned int n = 0;
+  if (EVP_Digest(data.data(), data.size(), out.data(), &n, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return out;
+}
+
+bool equal(Bytes a, Bytes b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string toHex(Bytes data) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (auto b : data) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0xf]);
+  }
+  return out;
+}
+
+std::optional<std::string> fromHex(std::string_view hex) {
+  if (hex.size() % 2 != 0) {
+    return std::nullopt;
+  }
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    int hi = nibble(hex[i]);
+    int lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return out;
+}
+
+std::string toBase64(Bytes data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(),
+                          static_cast<int>(data.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::optional<std::string> fromBase64(std::string_view text) {
+  if (text.size() % 4 != 0) {
+    return std::nullopt;
+  }
+  for (char c : text) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=')) {
+      return std::nullopt;
+    }
+  }
+  std::string out(3 * (text.size() / 4), '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) {
+    return std::nullopt;
+  }
+  // EVP_DecodeBlock counts padding as zero bytes; drop them.
+  std::size_t pad = 0;
+  if (!text.empty() && text.back() == '=') ++pad;
+  if (text.size() >= 2 && text[text.size() - 2] == '=') ++pad;
+  out.resize(static_cast<std::size_t>(n) - pad);
+  return out;
+}
+
+}  // namespace confab::core::crypto
