@@ -9,6 +9,11 @@ Error sqliteError(sqlite3* db, std::string_view what) {
   int code = db ? sqlite3_extended_errcode(db) : SQLITE_ERROR;
   std::string message = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : "no connection");
   // Contention that outlived busy_timeout is transient: the client may retry.
+  if (code == SQLITE_IOERR_DATA) {
+    // The encrypting VFS found a page that does not authenticate (it logged which one).
+    return makeError(ErrorCode::Internal, "storage corruption: " + std::string(what) +
+                                              " read a page that failed authentication");
+  }
   auto primary = code & 0xff;
   auto kind = (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? ErrorCode::Unavailable
                                                                    : ErrorCode::Internal;
@@ -105,12 +110,23 @@ Result<std::unique_ptr<Database>> Database::open(const OpenOptions& options) {
   }
   std::unique_ptr<Database> db(new Database(raw));
   sqlite3_busy_timeout(raw, options.busy_timeout_ms);
+  if (options.reserve_bytes > 0) {
+    // Takes effect only while the file is still empty; SQLite reads the real value from page 1
+    // of an existing database.
+    int reserve = options.reserve_bytes;
+    if (sqlite3_file_control(raw, "main", SQLITE_FCNTL_RESERVE_BYTES, &reserve) != SQLITE_OK) {
+      return sqliteError(raw, "reserve bytes for " + options.path);
+    }
+  }
   // WAL lets readers run beside the one writer; FULL syncs the WAL on every commit so that a
   // committed request survives power loss, not only a process crash.
   if (!options.read_only) {
     CONFAB_TRY(db->exec("PRAGMA journal_mode=WAL"));
   }
-  CONFAB_TRY(db->exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"));
+  // secure_delete=FAST zeroes deleted content inside the pages it touches anyway, so deleted
+  // rows do not linger in pages still in use (at no extra I/O).
+  CONFAB_TRY(
+      db->exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA secure_delete=FAST;"));
   return db;
 }
 

@@ -54,12 +54,16 @@ struct OpenOptions {
   std::string vfs;
   int busy_timeout_ms = 5000;
   bool read_only = false;
+  // Bytes SQLite leaves unused at the end of every page of a new database: the encrypting VFS
+  // keeps each page's salt and tag there (kPageReserveBytes). Ignored for an existing file,
+  // whose header already says.
+  int reserve_bytes = 0;
 };
 
 class Database {
  public:
   // Opens (creating if needed, unless read_only) and applies the connection pragmas:
-  // WAL, foreign_keys=ON, synchronous=FULL, busy_timeout.
+  // WAL, foreign_keys=ON, synchronous=FULL, secure_delete=FAST, busy_timeout.
   static Result<std::unique_ptr<Database>> open(const OpenOptions& options);
   ~Database();
   Database(const Database&) = delete;
