@@ -3,32 +3,124 @@
 #include <confab/app/daemon.h>
 #include <confab/config/config.h>
 #include <confab/core/log.h>
+#include <confab/core/random.h>
 #include <confab/core/version.h>
+#include <confab/store/keys.h>
 
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <optional>
 
 namespace confab::app {
+namespace {
+
+int exitCodeFor(const Error& e) {
+  return e.code == ErrorCode::FailedPrecondition || e.code == ErrorCode::InvalidArgument
+             ? kExitBadConfig
+             : kExitFailure;
+}
+
+// `confabd rekey --new-master-key-file NEW`: every wrapped key re-wrapped under NEW, then the
+// operator is told exactly how to retire the old key file.
+int rekeyMaster(const config::Config& config, const std::string& new_key_file) {
+  auto hierarchy = store::openKeyHierarchy(config, core::CsprngRandom::instance(), false);
+  if (!hierarchy.ok()) {
+    std::cerr << "confabd rekey: " << hierarchy.error().message << "\n";
+    return exitCodeFor(hierarchy.error());
+  }
+  auto& keys = *hierarchy->keys;
+  const std::string old_path = hierarchy->master_key_path.string();
+  auto fresh = store::loadMasterKey(new_key_file);
+  if (!fresh.ok()) {
+    std::cerr << "confabd rekey: " << fresh.error().message << "\n";
+    if (fresh.error().message.ends_with(": not found")) {
+      std::cerr << "  create one with: (umask 077; openssl rand -hex 32 > " << new_key_file
+                << ")\n";
+    }
+    return kExitBadConfig;
+  }
+  const std::string old_id = keys.masterKeyId();
+  const std::string new_id = store::masterKeyId(*fresh);
+  if (new_id == old_id) {
+    std::cerr << "confabd rekey: " << new_key_file << " holds the current master key (key id "
+              << old_id << "); give a new one\n";
+    return kExitBadConfig;
+  }
+  const std::string new_ledger = new_key_file + ".shredded";
+  if (auto s = keys.rewrap(*fresh, new_ledger); !s.ok()) {
+    std::cerr << "confabd rekey: " << s.error().message << "\n";
+    return kExitFailure;
+  }
+  const std::size_t data_keys = keys.dataKeyCount();
+  std::cout << "confabd rekey: re-wrapped the database key and " << data_keys
+            << (data_keys == 1 ? " data key" : " data keys") << " under the new master key.\n"
+            << "  key store       " << keys.path().string() << "\n"
+            << "  new master key  " << new_key_file << " (key id " << new_id
+            << "); destroyed-key ledger " << new_ledger << "\n"
+            << "  old master key  " << old_path << " (key id " << old_id
+            << ") no longer opens this key store\n"
+            << "Next:\n"
+            << "  1. Make confabd use the new key file:\n"
+            << "       mv " << new_key_file << " " << old_path << "\n"
+            << "       mv " << new_ledger << " " << old_path << ".shredded\n";
+  if (!config.master_key_file.empty()) {
+    std::cout << "     or set master_key_file (CONFAB_MASTER_KEY_FILE, --master-key-file) to "
+              << new_key_file << " and keep " << new_ledger << " beside it.\n";
+  }
+  std::cout << "  2. Back up the new key file, apart from the data directory, and start confabd.\n"
+            << "  3. Backups of the data directory made before now still need the old key (id "
+            << old_id << "):\n"
+            << "     keep it with them until they expire, then destroy every copy of it.\n";
+  return kExitOk;
+}
+
+}  // namespace
 
 int runCommandLine(int argc, char** argv) {
   CLI::App cli{"confabd — the Confab unified-communications server", "confabd"};
   std::string config_file;
   std::string data_dir;
+  std::string master_key_file;
   std::string ready_file;
   std::string log_format;
   bool check_config = false;
   bool version = false;
   cli.add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   cli.add_option("--data-dir", data_dir, "data directory (default ./var)");
+  cli.add_option("--master-key-file", master_key_file,
+                 "master key file (overrides master_key_file; default: created on first start "
+                 "outside the data directory)");
   cli.add_option("--ready-file", ready_file,
                  "write the bound ports as JSON to this file once listening");
   cli.add_option("--log-format", log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   cli.add_flag("--check-config", check_config, "validate the configuration and exit");
   cli.add_flag("--version", version, "print the version and exit");
+
+  std::string new_master_key_file;
+  bool rekey_database = false;
+  auto* rekey = cli.add_subcommand(
+      "rekey",
+      "re-wrap every key under a new master key (--new-master-key-file), or re-encrypt the "
+      "database under a new database key (--database); stop confabd first");
+  rekey->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+  rekey->add_option("--data-dir", data_dir, "data directory (default ./var)");
+  rekey->add_option("--master-key-file", master_key_file, "the current master key file");
+  auto* new_key = rekey->add_option("--new-master-key-file", new_master_key_file,
+                                    "the new master key: 64 hex digits or 44 base64 characters, "
+                                    "mode 0600 or 0400");
+  auto* database = rekey->add_flag("--database", rekey_database,
+                                   "re-encrypt the database under a new database key");
+  new_key->excludes(database);
   try {
     cli.parse(argc, argv);
+    if (rekey->parsed() && new_master_key_file.empty() && !rekey_database) {
+      throw CLI::ValidationError("rekey: give --new-master-key-file FILE or --database");
+    }
+    if (rekey->parsed() && (check_config || !ready_file.empty())) {
+      throw CLI::ValidationError("rekey: --check-config and --ready-file do not apply");
+    }
   } catch (const CLI::ParseError& e) {
     int rc = cli.exit(e);
     return rc == 0 ? kExitOk : kExitBadConfig;
@@ -47,6 +139,9 @@ int runCommandLine(int argc, char** argv) {
   if (!data_dir.empty()) {
     load.overrides["server.data_dir"] = data_dir;
   }
+  if (!master_key_file.empty()) {
+    load.overrides["master_key_file"] = master_key_file;
+  }
   if (!log_format.empty()) {
     load.overrides["log.format"] = log_format;
   }
@@ -61,6 +156,18 @@ int runCommandLine(int argc, char** argv) {
   }
   core::setupLogging(cfg->log.format == "json" ? core::LogFormat::Json : core::LogFormat::Text,
                      cfg->log.level);
+  if (rekey->parsed()) {
+    if (!rekey_database) {
+      return rekeyMaster(*cfg, new_master_key_file);
+    }
+    // rekey --database: the re-encryption itself lives in src/app/rekey_database.cc.
+    auto hierarchy = store::openKeyHierarchy(*cfg, core::CsprngRandom::instance(), false);
+    if (!hierarchy.ok()) {
+      std::cerr << "confabd rekey: " << hierarchy.error().message << "\n";
+      return exitCodeFor(hierarchy.error());
+    }
+    return rekeyDatabase(*cfg, *hierarchy);
+  }
   core::logger("app")->info("confabd {} ({}) starting, data directory {}", core::kVersion,
                             core::kGitCommit, cfg->server.data_dir);
   DaemonOptions options;

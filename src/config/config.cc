@@ -118,6 +118,10 @@ Status readToml(const std::string& path, Config& c) {
   }
   for (const auto& [section, node] : root) {
     const auto* table = node.as_table();
+    if (const Key* top = table ? nullptr : findKey(std::string(section.str()))) {
+      CONFAB_TRY(setFromToml(*top, c, node));  // a top-level key such as master_key_file
+      continue;
+    }
     if (!table) {
       return keyError(std::string(section.str()),
                       "unknown key (settings live in sections such as "
@@ -212,12 +216,13 @@ std::string describe(const Config& config) {
   std::string section;
   for (const auto& key : keys()) {
     auto dot = key.name.find('.');
-    auto sec = key.name.substr(0, dot);
+    // Top-level keys come first in the table, before any section header.
+    auto sec = dot == std::string::npos ? std::string() : key.name.substr(0, dot);
     if (sec != section) {
-      out += (section.empty() ? "[" : "\n[") + sec + "]\n";
+      out += (out.empty() ? "[" : "\n[") + sec + "]\n";
       section = sec;
     }
-    out += key.name.substr(dot + 1) + " = ";
+    out += (dot == std::string::npos ? key.name : key.name.substr(dot + 1)) + " = ";
     Field f = key.field(copy);
     if (auto* s = std::get_if<std::string*>(&f)) {
       out += "\"" + **s + "\"";

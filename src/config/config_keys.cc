@@ -61,6 +61,8 @@ constexpr std::int64_t kMaxMs = 24LL * 3600 * 1000;
 
 const std::vector<Key>& keys() {
   static const std::vector<Key> kKeys = {
+      // Top-level keys first: describe() writes them before the first [section].
+      strKey("master_key_file", [](Config& c) -> Field { return &c.master_key_file; }),
       strKey(
           "server.data_dir", [](Config& c) -> Field { return &c.server.data_dir; },
           [](const Config& c) {

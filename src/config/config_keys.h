@@ -15,7 +15,7 @@ namespace confab::config {
 using Field = std::variant<int*, std::int64_t*, std::string*, std::vector<std::string>*>;
 
 struct Key {
-  std::string name;  // "section.name"
+  std::string name;  // "section.name", or "name" for a top-level key
   std::int64_t min = 0;
   std::int64_t max = 0;
   std::function<Field(Config&)> field;

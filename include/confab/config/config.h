@@ -2,7 +2,8 @@
 #pragma once
 // Config: every setting of confabd, typed and validated, with defaults that run out of the box.
 // Sources, later ones winning: defaults < TOML file (--config) < CONFAB_* environment < flags.
-// Every key `section.name` has the variable CONFAB_SECTION_NAME (lists: comma-separated).
+// Every key `section.name` has the variable CONFAB_SECTION_NAME (lists: comma-separated); a
+// top-level key `name` has CONFAB_NAME.
 // A Config is a plain value: copy it freely; it is not modified after loading.
 
 #include <confab/core/result.h>
@@ -21,6 +22,10 @@ struct Listen {
 };
 
 struct Config {
+  // Top-level keys (no section): in TOML they come before the first [section].
+  // The master key file (docs/operations.md, "Keys"); empty: the embedded default,
+  // ${XDG_CONFIG_HOME:-$HOME/.config}/confab/master-<hash of data_dir>.key, created on first start.
+  std::string master_key_file;
   struct Server {
     std::string data_dir = "./var";
     std::string public_url;  // empty: https://<bound HTTPS address>:<port>

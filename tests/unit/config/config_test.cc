@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <confab/app/cli.h>
 #include <confab/config/config.h>
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -193,6 +195,92 @@ TEST(Config, OriginPortsAreValidated) {
     auto c = load(o);
     EXPECT_TRUE(c.ok()) << good << ": " << (c.ok() ? "" : c.error().message);
   }
+}
+
+}  // namespace
+}  // namespace confab::config
+
+namespace confab::config {
+namespace {
+
+// master_key_file is a top-level key: before any [section] in TOML, CONFAB_MASTER_KEY_FILE in the
+// environment, --master-key-file on the command line.
+TEST(Config, MasterKeyFileIsATopLevelKey) {
+  EXPECT_EQ(load({})->master_key_file, "");
+  auto file = writeFile("master_key_file = \"/etc/confab/master.key\"\n[server]\nhttps_port = 1\n");
+  LoadOptions o;
+  o.file = file;
+  auto c = load(o);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->master_key_file, "/etc/confab/master.key");
+  EXPECT_EQ(c->server.https.port, 1);
+
+  o.environment["CONFAB_MASTER_KEY_FILE"] = "/run/secrets/master.key";
+  c = load(o);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->master_key_file, "/run/secrets/master.key");
+
+  o.overrides["master_key_file"] = "/flag.key";
+  c = load(o);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->master_key_file, "/flag.key");
+  std::remove(file.c_str());
+
+  // It round-trips through describe(), ahead of the first section.
+  auto text = describe(*c);
+  EXPECT_EQ(text.rfind("master_key_file = \"/flag.key\"\n\n[server]\n", 0), 0u) << text;
+}
+
+TEST(Config, MasterKeyFileInTheWrongPlaceIsRefused) {
+  struct Case {
+    std::string toml;
+    std::string field;
+  } cases[] = {
+      // After [server] it belongs to that section (TOML), where there is no such key.
+      {"[server]\nmaster_key_file = \"/k\"\n", "server.master_key_file"},
+      {"master_key_file = 1\n", "master_key_file"},
+      {"master_key_fiel = \"/k\"\n", "master_key_fiel"},
+  };
+  for (const auto& k : cases) {
+    auto file = writeFile(k.toml);
+    LoadOptions o;
+    o.file = file;
+    auto c = load(o);
+    EXPECT_FALSE(c.ok()) << k.toml;
+    if (!c.ok()) {
+      EXPECT_EQ(c.error().field, k.field) << k.toml << " -> " << c.error().message;
+    }
+    std::remove(file.c_str());
+  }
+}
+
+// The real command line: --master-key-file beats CONFAB_MASTER_KEY_FILE beats the file.
+TEST(Config, MasterKeyFileFlagOnTheCommandLine) {
+  auto file = writeFile("master_key_file = \"/from/file.key\"\n");
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+    }
+    ::testing::internal::CaptureStdout();
+    int rc = app::runCommandLine(static_cast<int>(argv.size()), argv.data());
+    auto out = ::testing::internal::GetCapturedStdout();
+    EXPECT_EQ(rc, 0) << out;
+    return out;
+  };
+  EXPECT_NE(run({"confabd", "--config", file, "--check-config"})
+                .find("\nmaster_key_file = \"/from/file.key\"\n"),
+            std::string::npos);
+  ::setenv("CONFAB_MASTER_KEY_FILE", "/from/env.key", 1);
+  EXPECT_NE(run({"confabd", "--config", file, "--check-config"})
+                .find("\nmaster_key_file = \"/from/env.key\"\n"),
+            std::string::npos);
+  EXPECT_NE(
+      run({"confabd", "--config", file, "--master-key-file", "/from/flag.key", "--check-config"})
+          .find("\nmaster_key_file = \"/from/flag.key\"\n"),
+      std::string::npos);
+  ::unsetenv("CONFAB_MASTER_KEY_FILE");
+  std::remove(file.c_str());
 }
 
 }  // namespace
