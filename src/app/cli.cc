@@ -15,12 +15,6 @@
 namespace confab::app {
 namespace {
 
-int exitCodeFor(const Error& e) {
-  return e.code == ErrorCode::FailedPrecondition || e.code == ErrorCode::InvalidArgument
-             ? kExitBadConfig
-             : kExitFailure;
-}
-
 // `confabd rekey --new-master-key-file NEW`: every wrapped key re-wrapped under NEW, then the
 // operator is told exactly how to retire the old key file.
 int rekeyMaster(const config::Config& config, const std::string& new_key_file) {
@@ -113,13 +107,34 @@ int runCommandLine(int argc, char** argv) {
   auto* database = rekey->add_flag("--database", rekey_database,
                                    "re-encrypt the database under a new database key");
   new_key->excludes(database);
+
+  std::string backup_file;
+  auto* backup = cli.add_subcommand(
+      "backup", "write an encrypted backup of the data directory to FILE (confabd may run)");
+  backup->add_option("file", backup_file, "the backup file to create (never overwritten)")
+      ->required();
+  std::string restore_file;
+  auto* restore = cli.add_subcommand(
+      "restore", "restore a backup FILE into an empty data directory (confabd stopped)");
+  restore->add_option("file", restore_file, "a file written by confabd backup")
+      ->required()
+      ->check(CLI::ExistingFile);
+  for (auto* sub : {backup, restore}) {
+    sub->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+    sub->add_option("--data-dir", data_dir, "data directory (default ./var)");
+    sub->add_option("--master-key-file", master_key_file,
+                    "the master key file (restore: the key the backup was made with)");
+  }
   try {
     cli.parse(argc, argv);
     if (rekey->parsed() && new_master_key_file.empty() && !rekey_database) {
       throw CLI::ValidationError("rekey: give --new-master-key-file FILE or --database");
     }
-    if (rekey->parsed() && (check_config || !ready_file.empty())) {
-      throw CLI::ValidationError("rekey: --check-config and --ready-file do not apply");
+    for (auto* sub : {rekey, backup, restore}) {
+      if (sub->parsed() && (check_config || !ready_file.empty())) {
+        throw CLI::ValidationError(sub->get_name() +
+                                   ": --check-config and --ready-file do not apply");
+      }
     }
   } catch (const CLI::ParseError& e) {
     int rc = cli.exit(e);
@@ -167,6 +182,12 @@ int runCommandLine(int argc, char** argv) {
       return exitCodeFor(hierarchy.error());
     }
     return rekeyDatabase(*cfg, *hierarchy);
+  }
+  if (backup->parsed()) {
+    return backupCommand(*cfg, backup_file);
+  }
+  if (restore->parsed()) {
+    return restoreCommand(*cfg, restore_file);
   }
   core::logger("app")->info("confabd {} ({}) starting, data directory {}", core::kVersion,
                             core::kGitCommit, cfg->server.data_dir);

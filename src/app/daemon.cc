@@ -6,6 +6,10 @@
 #include <confab/core/version.h>
 #include <confab/net/certificate.h>
 #include <confab/net/server.h>
+#include <confab/store/blob_store.h>
+#include <confab/store/encrypting_vfs.h>
+#include <confab/store/keys.h>
+#include <confab/store/rekey.h>
 #include <confab/store/store.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -36,7 +40,12 @@ struct Daemon::Parts {
   std::vector<std::unique_ptr<asio::io_context>> workers;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards;
   core::Metrics metrics;
+  // Declared before the store: the store's connections go through the VFS, which holds the
+  // database key from the key store; all three go in the reverse order.
+  std::unique_ptr<store::KeyStore> keys;
+  std::unique_ptr<store::EncryptingVfs> vfs;
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<store::BlobStore> blobs;
   events::EventHub hub;
   std::unique_ptr<events::EventBus> bus;
   api::NoIdentityProvider no_identity;
@@ -130,15 +139,70 @@ int Daemon::run() {
     }
   }
 
+  // Encryption at rest: the master key opens the key store, whose database key seals every page.
+  // Any doubt about the keys stops here with exit code 2, before a database is created or read.
+  fs::path data_dir = config_.server.data_dir;
+  if (fs::exists(data_dir / "restore-in-progress", ec)) {
+    log->critical("an interrupted restore left {} incomplete: run confabd restore again",
+                  data_dir.string());
+    return kExitBadConfig;
+  }
+  auto hierarchy = store::openKeyHierarchy(config_, random, true, &clock);
+  if (!hierarchy.ok()) {
+    log->critical("{}", hierarchy.error().message);
+    return hierarchy.error().code == ErrorCode::FailedPrecondition ||
+                   hierarchy.error().code == ErrorCode::InvalidArgument
+               ? kExitBadConfig
+               : kExitFailure;
+  }
+  p.keys = std::move(hierarchy->keys);
+  if (hierarchy->created_master_key) {
+    log->warn(
+        "created a new master key at {} — keep it safe and back it up separately from the "
+        "data directory: without it the data cannot be read",
+        hierarchy->master_key_path.string());
+  } else {
+    log->info("master key {} (id {})", hierarchy->master_key_path.string(), p.keys->masterKeyId());
+  }
+  if (auto s = store::finishInterruptedRekey(data_dir, *p.keys); !s.ok()) {
+    log->critical("cannot finish an interrupted re-encryption: {}", s.error().message);
+    return kExitFailure;
+  }
+  auto vfs = store::EncryptingVfs::create(p.keys->databaseKey());
+  if (!vfs.ok()) {
+    log->critical("{}", vfs.error().message);
+    return kExitFailure;
+  }
+  p.vfs = std::move(*vfs);
   auto store_options = store::storeOptions(config_);
   store_options.metrics = &p.metrics;
+  store_options.database.vfs = p.vfs->name();
+  store_options.database.reserve_bytes = store::kPageReserveBytes;
+  if (auto s = p.vfs->checkDatabaseFile(store_options.database.path); !s.ok()) {
+    log->critical("{}", s.error().message);
+    return kExitBadConfig;
+  }
   auto store = store::Store::open(store_options);
   if (!store.ok()) {
     log->critical("cannot open the store: {}", store.error().message);
     return store.error().code == ErrorCode::FailedPrecondition ? kExitBadConfig : kExitFailure;
   }
   p.store = std::move(*store);
-  log->info("store {} at schema version {}", p.store->path(), p.store->schemaVersion());
+  log->info("store {} at schema version {}, encrypted (database key {})", p.store->path(),
+            p.store->schemaVersion(), p.keys->databaseKeyId());
+  p.blobs = std::make_unique<store::BlobStore>(data_dir / "blobs", *p.keys, random);
+  auto swept = p.store->writeNow<store::SweepReport>(
+      [&](store::Database& db) { return p.blobs->sweep(db); });
+  if (!swept.ok()) {
+    log->critical("cannot check the blob directory: {}", swept.error().message);
+    return kExitFailure;
+  }
+  if (swept->partials_removed + swept->orphans_removed > 0) {
+    log->info(
+        "blob store: removed {} unfinished upload(s) ({} bytes) and {} unrecorded file(s) "
+        "({} bytes) left by an earlier stop",
+        swept->partials_removed, swept->partial_bytes, swept->orphans_removed, swept->orphan_bytes);
+  }
   p.bus = std::make_unique<events::EventBus>(*p.store, p.hub, clock, random);
 
   p.metrics.describe("confab_build_info", core::Metrics::Type::Gauge,
@@ -243,7 +307,10 @@ int Daemon::run() {
   }
 
   if (options_.on_listening) {
-    asio::post(p.ioc, [this, &p] { options_.on_listening(*p.bus, p.ioc); });
+    asio::post(p.ioc, [this, &p] {
+      DaemonServices services{*p.bus, *p.store, *p.blobs, *p.keys};
+      options_.on_listening(services, p.ioc);
+    });
   }
 
   std::vector<std::thread> threads;

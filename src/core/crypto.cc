@@ -181,6 +181,33 @@ std::array<std::uint8_t, 32> sha256(Bytes data) {
   return out;
 }
 
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+}
+
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
+
+void Sha256::update(Bytes data) {
+  if (EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size()) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+}
+
+std::array<std::uint8_t, 32> Sha256::finish() {
+  std::array<std::uint8_t, 32> out{};
+  unsigned int n = 0;
+  auto* c = static_cast<EVP_MD_CTX*>(ctx_);
+  if (EVP_DigestFinal_ex(c, out.data(), &n) != 1 ||
+      EVP_DigestInit_ex(c, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return out;
+}
+
 bool equal(Bytes a, Bytes b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
@@ -201,9 +228,12 @@ std::optional<std::string> fromHex(std::string_view hex) {
     return std::nullopt;
   }
   auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
     return -1;
   };
   std::string out;
@@ -245,8 +275,10 @@ std::optional<std::string> fromBase64(std::string_view text) {
   }
   // EVP_DecodeBlock counts padding as zero bytes; drop them.
   std::size_t pad = 0;
-  if (!text.empty() && text.back() == '=') ++pad;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') ++pad;
+  if (!text.empty() && text.back() == '=')
+    ++pad;
+  if (text.size() >= 2 && text[text.size() - 2] == '=')
+    ++pad;
   out.resize(static_cast<std::size_t>(n) - pad);
   return out;
 }

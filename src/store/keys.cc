@@ -170,6 +170,22 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(fs::path data_dir, crypto::Secr
   if (!fs::is_directory(data_dir, ec)) {
     return storeError(path, "not found (no data directory " + data_dir.string() + ")");
   }
+  if (options.read_only) {
+    std::unique_ptr<KeyStore> reader(new KeyStore(path, -1, random, std::move(options)));
+    auto ledger = readLedger(reader->options_.shred_ledger);
+    if (!ledger.ok()) {
+      return ledger.error();
+    }
+    reader->ledger_ = std::move(*ledger);
+    if (!fs::exists(path, ec)) {
+      return storeError(path, "not found");
+    }
+    CONFAB_TRY(reader->load(master));
+    for (auto it = reader->state_.data.begin(); it != reader->state_.data.end();) {
+      it = reader->ledger_.count(it->first) ? reader->state_.data.erase(it) : std::next(it);
+    }
+    return reader;
+  }
   const fs::path lock_path = data_dir / "keystore.lock";
   int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock_fd < 0) {
@@ -353,6 +369,9 @@ Status KeyStore::load(const crypto::SecretKey& master) {
 }
 
 Status KeyStore::save(const State& state) {
+  if (options_.read_only) {
+    return storeError(path_, "opened read-only; no key can be created or changed here");
+  }
   auto entry = [](const Wrapped& w, bool data) {
     json e = json::object();
     e["id"] = w.id;

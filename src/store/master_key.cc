@@ -187,7 +187,7 @@ bool isWithin(const fs::path& inner, const fs::path& outer) {
 }  // namespace
 
 Result<KeyHierarchy> openKeyHierarchy(const config::Config& config, core::Random& random,
-                                      bool create, core::Clock* clock) {
+                                      bool create, core::Clock* clock, bool read_only) {
   const fs::path data_dir = config.server.data_dir;
   std::error_code ec;
   if (create && !fs::is_directory(data_dir, ec)) {
@@ -247,6 +247,7 @@ Result<KeyHierarchy> openKeyHierarchy(const config::Config& config, core::Random
   options.shred_ledger = h.master_key_path;
   options.shred_ledger += ".shredded";
   options.clock = clock;
+  options.read_only = read_only && !create;
   auto store = KeyStore::open(data_dir, master, random, create, std::move(options));
   if (!store.ok()) {
     return store.error();

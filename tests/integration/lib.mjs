@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
-import { startDaemon, waitFor } from '../lib/daemon.mjs';
+import { HARNESS_ENV, startDaemon, waitFor } from '../lib/daemon.mjs';
 
 export { waitFor };
 
@@ -26,7 +26,7 @@ process.on('exit', () => {
 });
 
 // The harness's CONFAB_* variables must not reach confabd (it refuses unknown ones).
-export const CLEAN_ENV = { CONFAB_FIXTURES: undefined, CONFAB_SOURCE: undefined };
+export const CLEAN_ENV = HARNESS_ENV;
 
 // Runs a command to completion or until `timeout` ms (then SIGKILL). Never rejects.
 export function run(cmd, args, { timeout = 20000, input, env = {}, cwd } = {}) {

@@ -6,8 +6,12 @@
 //   confabd [--config FILE] [--data-dir DIR] [--master-key-file FILE] [...]   run the daemon
 //   confabd rekey --new-master-key-file NEW [--config F] [--data-dir D] [--master-key-file OLD]
 //   confabd rekey --database [--config F] [--data-dir D] [--master-key-file K]
+//   confabd backup FILE [--config F] [--data-dir D] [--master-key-file K]
+//   confabd restore FILE [--config F] [--data-dir D] [--master-key-file K]
 
 #include <confab/config/config.h>
+
+#include <string>
 
 namespace confab::store {
 struct KeyHierarchy;
@@ -20,7 +24,17 @@ int runCommandLine(int argc, char** argv);
 // `confabd rekey --database`: re-encrypts the database of config.server.data_dir under a new
 // database key (KeyStore::stageDatabaseKey / commitDatabaseKey), with confabd stopped. `keys` is
 // open (the key store lock is held). Returns the exit code and has printed what happened.
-// Defined in src/app/rekey_database.cc.
+// Defined, like the other maintenance commands, in src/app/maintenance.cc.
 int rekeyDatabase(const config::Config& config, store::KeyHierarchy& keys);
+
+// `confabd backup FILE`: store::writeBackup beside a running daemon (the keys are read without
+// taking the key store lock).
+int backupCommand(const config::Config& config, const std::string& file);
+// `confabd restore FILE`: store::restoreBackup into config.server.data_dir, with the master key
+// of config.master_key_file (or the embedded default's) and the shred ledger beside it.
+int restoreCommand(const config::Config& config, const std::string& file);
+
+// The exit code for an error from the store: 2 for a bad key, file or input, 1 otherwise.
+int exitCodeFor(const Error& e);
 
 }  // namespace confab::app

@@ -13,6 +13,12 @@
 
 #include <boost/asio/io_context.hpp>
 
+namespace confab::store {
+class BlobStore;
+class KeyStore;
+class Store;
+}  // namespace confab::store
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,13 +28,21 @@ namespace confab::app {
 
 enum ExitCode { kExitOk = 0, kExitFailure = 1, kExitBadConfig = 2 };
 
+// What a running daemon offers its fixtures once it listens.
+struct DaemonServices {
+  events::EventBus& bus;
+  store::Store& store;
+  store::BlobStore& blobs;
+  store::KeyStore& keys;
+};
+
 struct DaemonOptions {
   std::optional<std::string> ready_file;        // JSON with the bound ports, written once listening
   api::Authenticator* authenticator = nullptr;  // null: NoIdentityProvider
   core::Clock* clock = nullptr;                 // null: SystemClock
   core::Random* random = nullptr;               // null: CsprngRandom
   // Called on an I/O thread once the daemon listens; fixtures start their event sources here.
-  std::function<void(events::EventBus&, boost::asio::io_context&)> on_listening;
+  std::function<void(DaemonServices&, boost::asio::io_context&)> on_listening;
 };
 
 class Daemon {

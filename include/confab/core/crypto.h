@@ -78,6 +78,20 @@ class HkdfSha256 {
   Ctx* ctx_;
 };
 
+// SHA-256 over a stream of updates.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(Bytes data);
+  std::array<std::uint8_t, 32> finish();  // the object is then reset for a new stream
+
+ private:
+  void* ctx_;
+};
+
 // HMAC-SHA256(key, data).
 std::array<std::uint8_t, 32> hmacSha256(Bytes key, Bytes data);
 std::array<std::uint8_t, 32> sha256(Bytes data);

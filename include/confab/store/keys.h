@@ -85,6 +85,10 @@ struct KeyStoreOptions {
   // no ledger (the key store's own list only).
   std::filesystem::path shred_ledger;
   core::Clock* clock = nullptr;  // null: SystemClock; stamps created_at and ledger application
+  // For readers beside a running daemon (`confabd backup`): no lock is taken and nothing is ever
+  // written; every change fails with FailedPrecondition. Ledger ids still wrapped in the store
+  // are dropped in memory only.
+  bool read_only = false;
 };
 
 // <data_dir>/keystore.json and the keys it wraps, unwrapped in memory. One KeyStore per data
@@ -217,7 +221,9 @@ struct KeyHierarchy {
 //   "master key file <path>: lies inside the data directory <dir> (keep it elsewhere, so that a
 //    copy of the data directory does not carry its key)"
 // Exit code 2 for FailedPrecondition and InvalidArgument, 1 otherwise.
+// `read_only` (not with `create`): see KeyStoreOptions::read_only.
 Result<KeyHierarchy> openKeyHierarchy(const config::Config& config, core::Random& random,
-                                      bool create, core::Clock* clock = nullptr);
+                                      bool create, core::Clock* clock = nullptr,
+                                      bool read_only = false);
 
 }  // namespace confab::store
