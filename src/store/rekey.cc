@@ -78,14 +78,16 @@ Result<RekeyReport> rekeyDatabase(const fs::path& data_dir, KeyStore& keys) {
     if (rc != SQLITE_DONE) {
       return sqliteError((*to)->handle(), "rekey copy");
     }
-    auto check = (*to)->prepare("PRAGMA integrity_check");
-    if (!check.ok()) {
-      return check.error();
-    }
-    auto row = check->step();
-    if (!row.ok() || !*row || check->text(0) != "ok") {
-      return makeError(ErrorCode::Internal, "the re-encrypted copy fails PRAGMA integrity_check");
-    }
+    {
+      auto check = (*to)->prepare("PRAGMA integrity_check");
+      if (!check.ok()) {
+        return check.error();
+      }
+      auto row = check->step();
+      if (!row.ok() || !*row || check->text(0) != "ok") {
+        return makeError(ErrorCode::Internal, "the re-encrypted copy fails PRAGMA integrity_check");
+      }
+    }  // the statement ends here: a checkpoint waits for no open statement
     CONFAB_TRY((*to)->exec("PRAGMA wal_checkpoint(TRUNCATE)"));
     // Fold the old WAL into the old file too, so nothing outside confab.db is left behind.
     CONFAB_TRY((*from)->exec("PRAGMA wal_checkpoint(TRUNCATE)"));
