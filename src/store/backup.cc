@@ -11,7 +11,6 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <array>
@@ -94,6 +93,22 @@ struct ArchiveReader {
   ~ArchiveReader() { archive_read_free(a); }
 };
 
+Status writeEntryHeader(ArchiveWriter& w, const std::string& name, std::int64_t size,
+                        std::time_t mtime) {
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, name.c_str());
+  archive_entry_set_size(e, size);
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0600);
+  archive_entry_set_mtime(e, mtime, 0);
+  int rc = archive_write_header(w.a, e);
+  archive_entry_free(e);
+  if (rc != ARCHIVE_OK) {
+    return w.error("writing the backup entry " + name);
+  }
+  return {};
+}
+
 struct EntryDigest {
   std::int64_t size = 0;
   std::string sha256;
@@ -107,17 +122,9 @@ Result<EntryDigest> addFile(ArchiveWriter& w, const fs::path& file, const std::s
   }
   struct stat st {};
   ::fstat(fd, &st);
-  archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, name.c_str());
-  archive_entry_set_size(e, st.st_size);
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_perm(e, 0600);
-  archive_entry_set_mtime(e, st.st_mtime, 0);
-  int rc = archive_write_header(w.a, e);
-  archive_entry_free(e);
-  if (rc != ARCHIVE_OK) {
+  if (auto h = writeEntryHeader(w, name, st.st_size, st.st_mtime); !h.ok()) {
     ::close(fd);
-    return w.error("writing the backup entry " + name);
+    return h.error();
   }
   crypto::Sha256 sha;
   std::vector<std::uint8_t> buf(kCopyBytes);
@@ -151,16 +158,8 @@ Result<EntryDigest> addFile(ArchiveWriter& w, const fs::path& file, const std::s
 }
 
 Status addBytes(ArchiveWriter& w, const std::string& name, const std::string& data) {
-  archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, name.c_str());
-  archive_entry_set_size(e, la_int64_t(data.size()));
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_perm(e, 0600);
-  archive_entry_set_mtime(e, ::time(nullptr), 0);
-  int rc = archive_write_header(w.a, e);
-  archive_entry_free(e);
-  if (rc != ARCHIVE_OK ||
-      archive_write_data(w.a, data.data(), data.size()) != la_ssize_t(data.size())) {
+  CONFAB_TRY(writeEntryHeader(w, name, std::int64_t(data.size()), ::time(nullptr)));
+  if (archive_write_data(w.a, data.data(), data.size()) != la_ssize_t(data.size())) {
     return w.error("writing the backup entry " + name);
   }
   return {};
@@ -185,33 +184,11 @@ Status snapshotDatabase(const fs::path& source, const fs::path& target, const En
   if (!to.ok()) {
     return to.error();
   }
-  sqlite3_backup* b = sqlite3_backup_init((*to)->handle(), "main", (*from)->handle(), "main");
-  if (!b) {
-    return sqliteError((*to)->handle(), "backup");
-  }
-  int rc = sqlite3_backup_step(b, -1);
-  sqlite3_backup_finish(b);
-  if (rc != SQLITE_DONE) {
-    return sqliteError((*to)->handle(), "backup step");
+  auto pages = (*from)->copyTo(**to);
+  if (!pages.ok()) {
+    return pages.error();
   }
   return (*to)->exec("PRAGMA wal_checkpoint(TRUNCATE)");
-}
-
-Status integrityCheck(Database& db) {
-  auto s = db.prepare("PRAGMA integrity_check");
-  if (!s.ok()) {
-    return s.error();
-  }
-  auto row = s->step();
-  if (!row.ok()) {
-    return row.error();
-  }
-  if (!*row || s->text(0) != "ok") {
-    return makeError(ErrorCode::FailedPrecondition,
-                     "the database in the backup fails PRAGMA integrity_check: " +
-                         (*row ? s->text(0) : std::string("no result")));
-  }
-  return {};
 }
 
 bool validEntryName(const std::string& name) {
@@ -551,7 +528,11 @@ Result<RestoreReport> restoreBackup(const fs::path& archive, const fs::path& dat
     if (!db.ok()) {
       return db.error();
     }
-    CONFAB_TRY(integrityCheck(**db));
+    if (auto ok = (*db)->checkIntegrity(); !ok.ok()) {
+      return makeError(
+          ErrorCode::FailedPrecondition,
+          archive.string() + ": the database in the backup fails " + ok.error().message);
+    }
     BlobStore layout(staging / "blobs", **keys, random);
     auto q = (*db)->prepare("SELECT id, key_id, stored_bytes FROM blobs");
     if (!q.ok()) {

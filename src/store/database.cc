@@ -169,4 +169,34 @@ Result<std::int64_t> Database::queryInt(std::string_view sql) {
   return *row ? stmt->int64(0) : 0;
 }
 
+Result<std::int64_t> Database::copyTo(Database& target) {
+  sqlite3_backup* b = sqlite3_backup_init(target.db_, "main", db_, "main");
+  if (!b) {
+    return sqliteError(target.db_, "backup");
+  }
+  int rc = sqlite3_backup_step(b, -1);
+  std::int64_t pages = sqlite3_backup_pagecount(b);
+  sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) {
+    return sqliteError(target.db_, "backup step");
+  }
+  return pages;
+}
+
+Status Database::checkIntegrity() {
+  auto s = prepare("PRAGMA integrity_check");
+  if (!s.ok()) {
+    return s.error();
+  }
+  auto row = s->step();
+  if (!row.ok()) {
+    return row.error();
+  }
+  if (!*row || s->text(0) != "ok") {
+    return makeError(ErrorCode::FailedPrecondition,
+                     "PRAGMA integrity_check: " + (*row ? s->text(0) : std::string("no result")));
+  }
+  return {};
+}
+
 }  // namespace confab::store

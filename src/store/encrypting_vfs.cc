@@ -83,11 +83,9 @@ class PageCipher {
     if (!derive(salt, key)) {
       return false;
     }
-    std::uint8_t nonce[crypto::kNonceBytes];
-    putU32(nonce, std::uint32_t(kind));
-    putU64(nonce + 4, offset);
-    bool ok = gcm_.seal(key, {nonce, sizeof nonce}, {nonce, sizeof nonce}, {plain, kP - kR},
-                        {out, kP - kR}, {tag, crypto::kTagBytes});
+    auto nonce = nonceFor(kind, offset);
+    bool ok =
+        gcm_.seal(key, nonce, nonce, {plain, kP - kR}, {out, kP - kR}, {tag, crypto::kTagBytes});
     crypto::wipe(key.data(), key.size());
     return ok;
   }
@@ -101,11 +99,9 @@ class PageCipher {
     if (!derive(salt, key)) {
       return false;
     }
-    std::uint8_t nonce[crypto::kNonceBytes];
-    putU32(nonce, std::uint32_t(kind));
-    putU64(nonce + 4, offset);
-    bool ok = gcm_.open(key, {nonce, sizeof nonce}, {nonce, sizeof nonce}, {image, kP - kR},
-                        {out, kP - kR}, {tag, crypto::kTagBytes});
+    auto nonce = nonceFor(kind, offset);
+    bool ok =
+        gcm_.open(key, nonce, nonce, {image, kP - kR}, {out, kP - kR}, {tag, crypto::kTagBytes});
     crypto::wipe(key.data(), key.size());
     // SQLite sees zeros in the reserved area: new pages start zeroed and SQLite never writes
     // there, so the WAL frame checksums it computes over whole pages stay reproducible when
@@ -117,6 +113,14 @@ class PageCipher {
   }
 
  private:
+  // The nonce, which is also the associated data: kind (u32 BE) || offset (u64 BE).
+  static std::array<std::uint8_t, crypto::kNonceBytes> nonceFor(Kind kind, std::uint64_t offset) {
+    std::array<std::uint8_t, crypto::kNonceBytes> n{};
+    putU32(n.data(), std::uint32_t(kind));
+    putU64(n.data() + 4, offset);
+    return n;
+  }
+
   bool derive(const std::uint8_t* salt, std::array<std::uint8_t, crypto::kKeyBytes>& key) {
     std::uint8_t info[sizeof kInfoLabel - 1 + kSaltBytes];
     std::memcpy(info, kInfoLabel, sizeof kInfoLabel - 1);

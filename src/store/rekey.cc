@@ -4,8 +4,6 @@
 #include <confab/store/encrypting_vfs.h>
 #include <confab/store/rekey.h>
 
-#include <sqlite3.h>
-
 #include "store/key_files.h"
 
 namespace confab::store {
@@ -68,26 +66,14 @@ Result<RekeyReport> rekeyDatabase(const fs::path& data_dir, KeyStore& keys) {
     if (!to.ok()) {
       return to.error();
     }
-    sqlite3_backup* b = sqlite3_backup_init((*to)->handle(), "main", (*from)->handle(), "main");
-    if (!b) {
-      return sqliteError((*to)->handle(), "rekey backup");
+    auto pages = (*from)->copyTo(**to);
+    if (!pages.ok()) {
+      return pages.error();
     }
-    int rc = sqlite3_backup_step(b, -1);
-    report.pages = sqlite3_backup_pagecount(b);
-    sqlite3_backup_finish(b);
-    if (rc != SQLITE_DONE) {
-      return sqliteError((*to)->handle(), "rekey copy");
+    report.pages = *pages;
+    if (auto ok = (*to)->checkIntegrity(); !ok.ok()) {
+      return makeError(ErrorCode::Internal, "the re-encrypted copy fails " + ok.error().message);
     }
-    {
-      auto check = (*to)->prepare("PRAGMA integrity_check");
-      if (!check.ok()) {
-        return check.error();
-      }
-      auto row = check->step();
-      if (!row.ok() || !*row || check->text(0) != "ok") {
-        return makeError(ErrorCode::Internal, "the re-encrypted copy fails PRAGMA integrity_check");
-      }
-    }  // the statement ends here: a checkpoint waits for no open statement
     CONFAB_TRY((*to)->exec("PRAGMA wal_checkpoint(TRUNCATE)"));
     // Fold the old WAL into the old file too, so nothing outside confab.db is left behind.
     CONFAB_TRY((*from)->exec("PRAGMA wal_checkpoint(TRUNCATE)"));

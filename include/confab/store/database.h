@@ -76,6 +76,11 @@ class Database {
   Result<std::int64_t> queryInt(std::string_view sql);
   // PRAGMA user_version: the schema version the migrations have reached.
   Result<std::int64_t> userVersion() { return queryInt("PRAGMA user_version"); }
+  // SQLite's online backup of this database into `target` (replacing its content) in one step,
+  // under one read transaction: a consistent snapshot. Returns the number of pages copied.
+  Result<std::int64_t> copyTo(Database& target);
+  // PRAGMA integrity_check; FailedPrecondition naming the first problem it reports.
+  Status checkIntegrity();
   sqlite3* handle() { return db_; }
 
  private:
