@@ -101,24 +101,25 @@ bool Aes256Gcm::open(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes o
 
 struct HkdfSha256::Ctx {
   EVP_MAC* mac = nullptr;
-  EVP_MAC_CTX* keyed = nullptr;  // HMAC with the PRK's key schedule done
-  EVP_MAC_CTX* work = nullptr;
+  EVP_MAC_CTX* ctx = nullptr;  // keyed with the PRK once; re-initialised without a key per block
 };
 
 HkdfSha256::HkdfSha256(Bytes prk) : ctx_(new Ctx) {
   ctx_->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  ctx_->keyed = ctx_->mac ? EVP_MAC_CTX_new(ctx_->mac) : nullptr;
+  ctx_->ctx = ctx_->mac ? EVP_MAC_CTX_new(ctx_->mac) : nullptr;
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                          OSSL_PARAM_construct_end()};
-  if (!ctx_->keyed || EVP_MAC_init(ctx_->keyed, prk.data(), prk.size(), params) != 1) {
+  if (!ctx_->ctx || EVP_MAC_init(ctx_->ctx, prk.data(), prk.size(), params) != 1) {
+    EVP_MAC_CTX_free(ctx_->ctx);
+    EVP_MAC_free(ctx_->mac);
+    delete ctx_;
     throw std::runtime_error("OpenSSL has no HMAC-SHA256");
   }
 }
 
 HkdfSha256::~HkdfSha256() {
-  EVP_MAC_CTX_free(ctx_->work);
-  EVP_MAC_CTX_free(ctx_->keyed);
+  EVP_MAC_CTX_free(ctx_->ctx);
   EVP_MAC_free(ctx_->mac);
   delete ctx_;
 }
@@ -130,19 +131,16 @@ bool HkdfSha256::expand(Bytes info, MutableBytes out) {
   std::uint8_t t[32];
   std::size_t produced = 0;
   for (std::uint8_t i = 1; produced < out.size(); ++i) {
-    EVP_MAC_CTX_free(ctx_->work);
-    ctx_->work = EVP_MAC_CTX_dup(ctx_->keyed);
-    if (!ctx_->work) {
-      return false;
-    }
-    // T(i) = HMAC(PRK, T(i-1) | info | i)
-    if ((i > 1 && EVP_MAC_update(ctx_->work, t, sizeof t) != 1) ||
-        EVP_MAC_update(ctx_->work, info.data(), info.size()) != 1 ||
-        EVP_MAC_update(ctx_->work, &i, 1) != 1) {
+    // T(i) = HMAC(PRK, T(i-1) | info | i). A null key restarts HMAC from the key schedule kept
+    // in the context (no allocation, no re-keying).
+    if (EVP_MAC_init(ctx_->ctx, nullptr, 0, nullptr) != 1 ||
+        (i > 1 && EVP_MAC_update(ctx_->ctx, t, sizeof t) != 1) ||
+        EVP_MAC_update(ctx_->ctx, info.data(), info.size()) != 1 ||
+        EVP_MAC_update(ctx_->ctx, &i, 1) != 1) {
       return false;
     }
     std::size_t n = 0;
-    if (EVP_MAC_final(ctx_->work, t, &n, sizeof t) != 1 || n != sizeof t) {
+    if (EVP_MAC_final(ctx_->ctx, t, &n, sizeof t) != 1 || n != sizeof t) {
       return false;
     }
     std::size_t take = std::min(out.size() - produced, sizeof t);

@@ -225,20 +225,24 @@ int forEachRegion(Kind kind, std::uint64_t offset, std::size_t amount, PageFn fn
   return SQLITE_OK;
 }
 
-// Reads one page image and decrypts it into f->buf. Returns SQLITE_OK, SQLITE_IOERR_SHORT_READ
-// (the image lies wholly past the end of the file: f->buf is zeroed), or an error.
+// Reads one page image and decrypts it into `out` (kP bytes; f->buf when null). Returns
+// SQLITE_OK, SQLITE_IOERR_SHORT_READ (the image lies wholly past the end of the file: `out` is
+// zeroed), or an error.
 // `lenient`: a failed image reads as zeros instead of an error (WAL recovery and journal
 // playback, where a torn last frame is expected after a crash and SQLite's own checksum then
 // rejects it).
-int readImage(CryptFile* f, std::uint64_t image, bool lenient) {
+int readImage(CryptFile* f, std::uint64_t image, bool lenient, std::uint8_t* out = nullptr) {
+  if (!out) {
+    out = f->buf;
+  }
   int rc = f->real->pMethods->xRead(f->real, f->buf2, int(kP), sqlite3_int64(image));
   if (rc == SQLITE_IOERR_SHORT_READ) {
     if (allZero(f->buf2, kP)) {
-      std::memset(f->buf, 0, kP);
+      std::memset(out, 0, kP);
       return SQLITE_IOERR_SHORT_READ;
     }
     if (lenient) {
-      std::memset(f->buf, 0, kP);
+      std::memset(out, 0, kP);
       return SQLITE_OK;
     }
     f->vfs->reportCorrupt(f->kind, f->path, image);
@@ -248,15 +252,15 @@ int readImage(CryptFile* f, std::uint64_t image, bool lenient) {
     return rc;
   }
   if (f->kind == Kind::Temporary && allZero(f->buf2, kP)) {
-    std::memset(f->buf, 0, kP);  // a block SQLite skipped over; the file system left a hole
+    std::memset(out, 0, kP);  // a block SQLite skipped over; the file system left a hole
     return SQLITE_OK;
   }
-  if (!f->cipher->open(f->kind, image, f->buf2, f->buf)) {
+  if (!f->cipher->open(f->kind, image, f->buf2, out)) {
     if (lenient) {
       core::logger("store")->warn(
           "{} page at offset {} of {} does not authenticate; treated as torn by a crash",
           kindName(f->kind), image, f->path ? f->path : "(temporary)");
-      std::memset(f->buf, 0, kP);
+      std::memset(out, 0, kP);
       return SQLITE_OK;
     }
     f->vfs->reportCorrupt(f->kind, f->path, image);
@@ -265,9 +269,9 @@ int readImage(CryptFile* f, std::uint64_t image, bool lenient) {
   return SQLITE_OK;
 }
 
-// Seals f->buf (plaintext) as the image at `image` and writes it.
-int writeImage(CryptFile* f, std::uint64_t image) {
-  if (!f->cipher->seal(f->kind, image, f->buf, f->buf2)) {
+// Seals `plain` (kP bytes; f->buf when null) as the image at `image` and writes it.
+int writeImage(CryptFile* f, std::uint64_t image, const std::uint8_t* plain = nullptr) {
+  if (!f->cipher->seal(f->kind, image, plain ? plain : f->buf, f->buf2)) {
     return SQLITE_IOERR_WRITE;
   }
   return f->real->pMethods->xWrite(f->real, f->buf2, int(kP), sqlite3_int64(image));
@@ -283,9 +287,7 @@ int pagedRead(CryptFile* f, void* out, int amount, sqlite3_int64 offset) {
     if (std::size_t(amount) != kP) {
       return f->real->pMethods->xRead(f->real, out, amount, offset);
     }
-    int rc = readImage(f, std::uint64_t(offset), true);
-    std::memcpy(dst, f->buf, kP);
-    return rc;
+    return readImage(f, std::uint64_t(offset), true, dst);
   }
   // A WAL read that spans a frame header and its page is recovery scanning the log.
   bool recovery = f->kind == Kind::Wal && std::size_t(amount) > kP;
@@ -293,12 +295,14 @@ int pagedRead(CryptFile* f, void* out, int amount, sqlite3_int64 offset) {
   int rc = forEachRegion(
       f->kind, std::uint64_t(offset), std::size_t(amount),
       [&](const Region& r) {
-        int rc = readImage(f, r.image, recovery);
+        // A whole page (SQLite's usual read) decrypts straight into SQLite's buffer.
+        bool whole = r.len == kP;
+        int rc = readImage(f, r.image, recovery, whole ? dst + r.at : nullptr);
         if (rc == SQLITE_IOERR_SHORT_READ) {
           shortRead = true;
           rc = SQLITE_OK;
         }
-        if (rc == SQLITE_OK) {
+        if (rc == SQLITE_OK && !whole) {
           std::memcpy(dst + r.at, f->buf + r.from, r.len);
         }
         return rc;
@@ -332,8 +336,7 @@ int pagedWrite(CryptFile* f, const void* in, int amount, sqlite3_int64 offset) {
     if (std::size_t(amount) != kP) {
       return f->real->pMethods->xWrite(f->real, in, amount, offset);
     }
-    std::memcpy(f->buf, src, kP);
-    return writeImage(f, std::uint64_t(offset));
+    return writeImage(f, std::uint64_t(offset), src);
   }
   if (f->kind == Kind::Wal && offset == 0 && amount >= 12) {
     std::uint32_t pageSize = (std::uint32_t(src[8]) << 24) | (std::uint32_t(src[9]) << 16) |
@@ -347,8 +350,9 @@ int pagedWrite(CryptFile* f, const void* in, int amount, sqlite3_int64 offset) {
   return forEachRegion(
       f->kind, std::uint64_t(offset), std::size_t(amount),
       [&](const Region& r) {
+        const std::uint8_t* plain = f->buf;
         if (r.len == kP) {
-          std::memcpy(f->buf, src + r.at, kP);
+          plain = src + r.at;  // a whole page (SQLite's usual write) is sealed straight from it
         } else {
           // A partial page: read, patch, reseal. SQLite writes whole pages; this is for safety.
           int rc = readImage(f, r.image, false);
@@ -357,14 +361,14 @@ int pagedWrite(CryptFile* f, const void* in, int amount, sqlite3_int64 offset) {
           }
           std::memcpy(f->buf + r.from, src + r.at, r.len);
         }
-        if (f->kind == Kind::Database && r.image == 0 && !pageOneAcceptable(f->buf)) {
+        if (f->kind == Kind::Database && r.image == 0 && !pageOneAcceptable(plain)) {
           core::logger("store")->error(
               "refusing to write page 1 of {}: the encrypted store needs {}-byte pages with {} "
               "reserved bytes",
               f->path ? f->path : "?", kP, kR);
           return SQLITE_IOERR_WRITE;
         }
-        return writeImage(f, r.image);
+        return writeImage(f, r.image, plain);
       },
       [&](std::uint64_t pos, std::size_t len, std::size_t at) {
         return f->real->pMethods->xWrite(f->real, src + at, int(len), sqlite3_int64(pos));
