@@ -78,7 +78,7 @@ class PageCipher {
   bool seal(Kind kind, std::uint64_t offset, const std::uint8_t* plain, std::uint8_t* out) {
     std::uint8_t* salt = out + kP - kR;
     std::uint8_t* tag = salt + kSaltBytes;
-    core::CsprngRandom::instance().fill({salt, kSaltBytes});
+    nextSalt(salt);
     std::array<std::uint8_t, crypto::kKeyBytes> key;
     if (!derive(salt, key)) {
       return false;
@@ -113,6 +113,17 @@ class PageCipher {
   }
 
  private:
+  // Salts come from the CSPRNG 1 KiB at a time: one RAND_bytes call per page write cost more
+  // than the HKDF (make bench). Salts are public; only their uniqueness matters.
+  void nextSalt(std::uint8_t* salt) {
+    if (saltUsed_ == saltPool_.size()) {
+      core::CsprngRandom::instance().fill(saltPool_);
+      saltUsed_ = 0;
+    }
+    std::memcpy(salt, saltPool_.data() + saltUsed_, kSaltBytes);
+    saltUsed_ += kSaltBytes;
+  }
+
   // The nonce, which is also the associated data: kind (u32 BE) || offset (u64 BE).
   static std::array<std::uint8_t, crypto::kNonceBytes> nonceFor(Kind kind, std::uint64_t offset) {
     std::array<std::uint8_t, crypto::kNonceBytes> n{};
@@ -130,6 +141,8 @@ class PageCipher {
 
   crypto::HkdfSha256 hkdf_;
   crypto::Aes256Gcm gcm_;
+  std::array<std::uint8_t, 64 * kSaltBytes> saltPool_{};
+  std::size_t saltUsed_ = saltPool_.size();
 };
 
 struct EncryptingVfs::Impl {
