@@ -243,3 +243,31 @@ test('confabd backup and restore round-trip an encrypted data directory', async 
   assert.equal(wrong.code, 2);
   assert.match(wrong.stderr, /the master key does not match the key store/);
 });
+
+test('confabd rekey --database re-encrypts a stopped data directory, and refuses a running one', async () => {
+  const dir = tmpDir('confab-rekey-');
+  const d = await startDaemon({ binary: FIXTURE, dataDir: dir, stdin: 'pipe' });
+  daemons.push(d);
+  const marker = `REKEY-MARKER-${Math.random().toString(36).slice(2)}`;
+  await command(d, { emit: { to: [['acct', 'alice']], type: 'message.created', data: { text: marker } } });
+  const cfg = ['--data-dir', d.dataPath, '--master-key-file', d.masterKeyFile];
+  const busy = await run(CONFABD, ['rekey', '--database', ...cfg], { timeout: 30000 });
+  assert.equal(busy.code, 1, busy.stdout + busy.stderr);
+  assert.match(busy.stderr, /in use by another process \(stop confabd first\)/);
+  assert.equal((await d.stop()).code, 0);
+  const keyIdOf = () => JSON.parse(fs.readFileSync(path.join(d.dataPath, 'keystore.json'), 'utf8')).database_key.id;
+  const before = keyIdOf();
+  const oldPage1 = fs.readFileSync(path.join(d.dataPath, 'confab.db')).subarray(0, 4096);
+  const r = await run(CONFABD, ['rekey', '--database', ...cfg], { timeout: 60000 });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /re-encrypted \d+ pages \(\d+ bytes\) under database key [0-9a-f]{32}/);
+  assert.notEqual(keyIdOf(), before);
+  assert.ok(!fs.readFileSync(path.join(d.dataPath, 'confab.db')).subarray(0, 4096).equals(oldPage1));
+  // The independent decryptor finds the marker under the new key; the daemon starts on it.
+  const pages = await run(PYTHON, [DECRYPT, '--master-key', d.masterKeyFile, '--data-dir', d.dataPath, 'pages']);
+  assert.equal(pages.code, 0, pages.stderr);
+  assert.ok(pages.stdout.includes(marker));
+  const again = await startDaemon({ binary: FIXTURE, dataDir: dir, stdin: 'pipe' });
+  daemons.push(again);
+  assert.equal((await again.stop()).code, 0);
+});
