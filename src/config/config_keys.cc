@@ -147,6 +147,8 @@ const std::vector<Key>& keys() {
              [](Config& c) -> Field { return &c.store.read_connections; }),
       intKey("store.busy_timeout_ms", 0, 600000,
              [](Config& c) -> Field { return &c.store.busy_timeout_ms; }),
+      intKey("store.page_cache_kib", 256, 4 * 1024 * 1024,
+             [](Config& c) -> Field { return &c.store.page_cache_kib; }),
       strKey(
           "log.format", [](Config& c) -> Field { return &c.log.format; },
           [](const Config& c) {

@@ -127,6 +127,9 @@ Result<std::unique_ptr<Database>> Database::open(const OpenOptions& options) {
   // rows do not linger in pages still in use (at no extra I/O).
   CONFAB_TRY(
       db->exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; PRAGMA secure_delete=FAST;"));
+  if (options.cache_kib > 0) {
+    CONFAB_TRY(db->exec("PRAGMA cache_size=-" + std::to_string(options.cache_kib)));
+  }
   return db;
 }
 

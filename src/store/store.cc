@@ -177,6 +177,7 @@ StoreOptions storeOptions(const config::Config& config) {
   StoreOptions o;
   o.database.path = (std::filesystem::path(config.server.data_dir) / "confab.db").string();
   o.database.busy_timeout_ms = config.store.busy_timeout_ms;
+  o.database.cache_kib = config.store.page_cache_kib;
   o.read_connections = config.store.read_connections;
   return o;
 }

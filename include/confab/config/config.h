@@ -65,6 +65,9 @@ struct Config {
   struct Store {
     int read_connections = 4;
     int busy_timeout_ms = 5000;
+    // SQLite's page cache per connection (the writer and each reader). Pages it holds are read
+    // without decryption; misses cost an AES-GCM open each (docs/benchmarks.md, "Storage").
+    int page_cache_kib = 2048;
   } store;
   struct Log {
     std::string format = "text";  // text | json

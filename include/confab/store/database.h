@@ -58,6 +58,8 @@ struct OpenOptions {
   // keeps each page's salt and tag there (kPageReserveBytes). Ignored for an existing file,
   // whose header already says.
   int reserve_bytes = 0;
+  // SQLite's page cache for this connection; 0: SQLite's default (2 MiB).
+  int cache_kib = 0;
 };
 
 class Database {
