@@ -11,6 +11,7 @@
 
 #include <iostream>
 #include <optional>
+#include <vector>
 
 namespace confab::app {
 namespace {
@@ -114,16 +115,22 @@ int runCommandLine(int argc, char** argv) {
   backup->add_option("file", backup_file, "the backup file to create (never overwritten)")
       ->required();
   std::string restore_file;
+  std::string backup_key_file;
+  std::vector<std::string> shred_ledgers;
   auto* restore = cli.add_subcommand(
       "restore", "restore a backup FILE into an empty data directory (confabd stopped)");
   restore->add_option("file", restore_file, "a file written by confabd backup")
       ->required()
       ->check(CLI::ExistingFile);
+  restore->add_option("--master-key-file", backup_key_file,
+                      "the master key the backup was made with (default: the configured one)");
+  restore->add_option("--shred-ledger", shred_ledgers,
+                      "a shred ledger whose destroyed keys stay destroyed (repeatable; the "
+                      "ledgers beside the backup's key and the configured key are always read)");
+  backup->add_option("--master-key-file", master_key_file, "the master key file");
   for (auto* sub : {backup, restore}) {
     sub->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
     sub->add_option("--data-dir", data_dir, "data directory (default ./var)");
-    sub->add_option("--master-key-file", master_key_file,
-                    "the master key file (restore: the key the backup was made with)");
   }
   try {
     cli.parse(argc, argv);
@@ -187,7 +194,7 @@ int runCommandLine(int argc, char** argv) {
     return backupCommand(*cfg, backup_file);
   }
   if (restore->parsed()) {
-    return restoreCommand(*cfg, restore_file);
+    return restoreCommand(*cfg, restore_file, backup_key_file, shred_ledgers);
   }
   core::logger("app")->info("confabd {} ({}) starting, data directory {}", core::kVersion,
                             core::kGitCommit, cfg->server.data_dir);

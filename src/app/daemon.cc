@@ -122,23 +122,6 @@ int Daemon::run() {
   }
   ::chmod(config_.server.data_dir.c_str(), 0700);
 
-  std::string cert = config_.tls.cert_file;
-  std::string key = config_.tls.key_file;
-  if (cert.empty()) {
-    auto tls_dir = fs::path(config_.server.data_dir) / "tls";
-    cert = (tls_dir / "cert.pem").string();
-    key = (tls_dir / "key.pem").string();
-    auto created = net::ensureSelfSignedCertificate(cert, key);
-    if (!created.ok()) {
-      log->critical("cannot create the self-signed certificate: {}", created.error().message);
-      return kExitFailure;
-    }
-    if (*created) {
-      log->info("created a self-signed certificate {} (trust it with curl --cacert {})", cert,
-                cert);
-    }
-  }
-
   // Encryption at rest: the master key opens the key store, whose database key seals every page.
   // Any doubt about the keys stops here with exit code 2, before a database is created or read.
   fs::path data_dir = config_.server.data_dir;
@@ -147,6 +130,7 @@ int Daemon::run() {
                   data_dir.string());
     return kExitBadConfig;
   }
+  const bool had_key_store = fs::exists(data_dir / "keystore.json", ec);
   auto hierarchy = store::openKeyHierarchy(config_, random, true, &clock);
   if (!hierarchy.ok()) {
     log->critical("{}", hierarchy.error().message);
@@ -176,6 +160,18 @@ int Daemon::run() {
   p.vfs = std::move(*vfs);
   auto store_options = store::storeOptions(config_);
   store_options.metrics = &p.metrics;
+  const bool have_database = fs::exists(store_options.database.path, ec) &&
+                             fs::file_size(store_options.database.path, ec) > 0;
+  if (had_key_store && !have_database) {
+    // A key store without its database: the database was lost or moved. Starting a new, empty
+    // one would also let the blob sweep delete every file as unrecorded.
+    log->critical(
+        "{} has a key store but no database ({} is missing or empty): restore the "
+        "database from a backup (confabd does not start a new one beside existing "
+        "keys), or, if this data directory never held data, remove keystore.json",
+        data_dir.string(), store_options.database.path);
+    return kExitBadConfig;
+  }
   store_options.database.vfs = p.vfs->name();
   store_options.database.reserve_bytes = store::kPageReserveBytes;
   if (auto s = p.vfs->checkDatabaseFile(store_options.database.path); !s.ok()) {
@@ -203,6 +199,24 @@ int Daemon::run() {
         "({} bytes) left by an earlier stop",
         swept->partials_removed, swept->partial_bytes, swept->orphans_removed, swept->orphan_bytes);
   }
+  // The certificate comes after the keys and the store, so a refused start creates nothing.
+  std::string cert = config_.tls.cert_file;
+  std::string key = config_.tls.key_file;
+  if (cert.empty()) {
+    auto tls_dir = fs::path(config_.server.data_dir) / "tls";
+    cert = (tls_dir / "cert.pem").string();
+    key = (tls_dir / "key.pem").string();
+    auto created = net::ensureSelfSignedCertificate(cert, key);
+    if (!created.ok()) {
+      log->critical("cannot create the self-signed certificate: {}", created.error().message);
+      return kExitFailure;
+    }
+    if (*created) {
+      log->info("created a self-signed certificate {} (trust it with curl --cacert {})", cert,
+                cert);
+    }
+  }
+
   p.bus = std::make_unique<events::EventBus>(*p.store, p.hub, clock, random);
 
   p.metrics.describe("confab_build_info", core::Metrics::Type::Gauge,

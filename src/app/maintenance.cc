@@ -8,7 +8,10 @@
 #include <confab/store/keys.h>
 #include <confab/store/rekey.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
+#include <vector>
 
 namespace confab::app {
 
@@ -58,15 +61,23 @@ int backupCommand(const config::Config& config, const std::string& file) {
   return kExitOk;
 }
 
-int restoreCommand(const config::Config& config, const std::string& file) {
-  std::filesystem::path key_path = config.master_key_file;
-  if (key_path.empty()) {
+int restoreCommand(const config::Config& config, const std::string& file,
+                   const std::string& backup_key_file,
+                   const std::vector<std::string>& shred_ledgers) {
+  // The deployment's key (configured, or the embedded default) and the backup's (if given).
+  std::filesystem::path configured = config.master_key_file;
+  if (configured.empty()) {
     auto d = store::defaultMasterKeyPath(config.server.data_dir);
-    if (!d.ok()) {
-      std::cerr << "confabd restore: " << d.error().message << "\n";
-      return kExitBadConfig;
+    if (d.ok()) {
+      configured = *d;
     }
-    key_path = *d;
+  }
+  std::filesystem::path key_path =
+      backup_key_file.empty() ? configured : std::filesystem::path(backup_key_file);
+  if (key_path.empty()) {
+    std::cerr << "confabd restore: no master key: give --master-key-file (the key the backup was "
+                 "made with)\n";
+    return kExitBadConfig;
   }
   auto master = store::loadMasterKey(key_path.string());
   if (!master.ok()) {
@@ -74,8 +85,27 @@ int restoreCommand(const config::Config& config, const std::string& file) {
               << " (give the key the backup was made with: --master-key-file)\n";
     return kExitBadConfig;
   }
-  auto r = store::restoreBackup(file, config.server.data_dir, *master,
-                                key_path.string() + ".shredded", core::CsprngRandom::instance());
+  // Shredded keys must stay shredded, whichever key file the backup needs: read the ledger beside
+  // it, the one beside the deployment's key (after a rekey they differ), and any named ones.
+  std::vector<std::filesystem::path> ledgers(shred_ledgers.begin(), shred_ledgers.end());
+  std::error_code ec;
+  for (const auto& k : {key_path, configured}) {
+    auto l = std::filesystem::path(k.string() + ".shredded");
+    if (!k.empty() && std::filesystem::exists(l, ec) &&
+        std::find(ledgers.begin(), ledgers.end(), l) == ledgers.end()) {
+      ledgers.push_back(l);
+    }
+  }
+  if (ledgers.empty()) {
+    std::cerr << "confabd restore: no shred ledger beside " << key_path.string()
+              << (configured != key_path ? " or " + configured.string() : std::string())
+              << ": without it, accounts terminated after this backup would come back. Give the "
+                 "deployment's ledger with --shred-ledger FILE (or --shred-ledger /dev/null if "
+                 "no account was ever terminated)\n";
+    return kExitBadConfig;
+  }
+  auto r = store::restoreBackup(file, config.server.data_dir, *master, ledgers,
+                                core::CsprngRandom::instance());
   if (!r.ok()) {
     std::cerr << "confabd restore: " << r.error().message << "\n";
     return exitCodeFor(r.error());

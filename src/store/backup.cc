@@ -18,6 +18,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -192,9 +193,12 @@ Status snapshotDatabase(const fs::path& source, const fs::path& target, const En
 }
 
 bool validEntryName(const std::string& name) {
-  static const std::regex kBlob("blobs/[0-9a-f]{2}/[0-9a-f]{32}\\.blob");
-  return name == kManifest || name == kKeystore || name == kDatabase ||
-         std::regex_match(name, kBlob);
+  static const std::regex kBlob("blobs/([0-9a-f]{2})/([0-9a-f]{32})\\.blob");
+  std::smatch m;
+  if (std::regex_match(name, m, kBlob)) {
+    return m[1].str() == m[2].str().substr(0, 2);  // the shard is the id's first two digits
+  }
+  return name == kManifest || name == kKeystore || name == kDatabase;
 }
 
 Status renameInto(const fs::path& from, const fs::path& to) {
@@ -225,8 +229,10 @@ Result<BackupReport> writeBackup(const fs::path& data_dir, KeyStore& keys,
                      "no database in " + data_dir.string() + " to back up");
   }
   auto dir = archive.parent_path().empty() ? fs::path(".") : archive.parent_path();
-  auto staging = dir / ("." + archive.filename().string() + ".staging");
-  fs::remove_all(staging, ec);
+  // Unique names: two backups to the same FILE at once must not share scratch files (the
+  // loser then fails at link(), which never replaces a file).
+  const std::string unique = core::CsprngRandom::instance().hex(8);
+  auto staging = dir / ("." + archive.filename().string() + "." + unique + ".staging");
   if (!fs::create_directory(staging, ec)) {
     return makeError(ErrorCode::Internal,
                      "cannot create " + staging.string() + ": " + ec.message());
@@ -273,8 +279,8 @@ Result<BackupReport> writeBackup(const fs::path& data_dir, KeyStore& keys,
     }
   }
 
-  auto partial = dir / ("." + archive.filename().string() + ".partial");
-  int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  auto partial = dir / ("." + archive.filename().string() + "." + unique + ".partial");
+  int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     return ioError("cannot create", partial, errno);
   }
@@ -292,12 +298,31 @@ Result<BackupReport> writeBackup(const fs::path& data_dir, KeyStore& keys,
     }
     report.database_bytes = db->size;
     entries[kDatabase] = {{"bytes", db->size}, {"sha256", db->sha256}};
-    // Read after the snapshot: every key a blob in it needs is in this copy.
-    auto ks = addFile(w, keys.path(), kKeystore);
-    if (!ks.ok()) {
-      return ks.error();
+    // Read after the snapshot: every key a blob in it needs is in this copy. It must still hold
+    // the keys the snapshot was sealed with (a rekey between the two would make the backup
+    // unrestorable).
+    std::string keystore;
+    {
+      std::ifstream in(keys.path(), std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      keystore = text.str();
+      if (!in) {
+        return ioError("cannot read", keys.path(), errno);
+      }
     }
-    entries[kKeystore] = {{"bytes", ks->size}, {"sha256", ks->sha256}};
+    auto ks = json::parse(keystore, nullptr, false);
+    if (ks.is_discarded() || !ks.is_object() || !ks.contains("database_key") ||
+        !ks["database_key"].is_object() ||
+        ks["database_key"].value("id", "") != keys.databaseKeyId() ||
+        ks.value("master_key_id", "") != keys.masterKeyId()) {
+      return makeError(ErrorCode::FailedPrecondition,
+                       "the key store changed while the backup ran (confabd rekey?); run the "
+                       "backup again");
+    }
+    CONFAB_TRY(addBytes(w, kKeystore, keystore));
+    entries[kKeystore] = {{"bytes", std::int64_t(keystore.size())},
+                          {"sha256", crypto::toHex(crypto::sha256(crypto::asBytes(keystore)))}};
     BlobStore layout(data_dir / "blobs", keys, core::CsprngRandom::instance());
     json vanished = json::array();
     for (const auto& id : blobIds) {
@@ -356,29 +381,59 @@ Result<BackupReport> writeBackup(const fs::path& data_dir, KeyStore& keys,
 }
 
 Result<RestoreReport> restoreBackup(const fs::path& archive, const fs::path& data_dir,
-                                    const crypto::SecretKey& master, const fs::path& shred_ledger,
+                                    const crypto::SecretKey& master,
+                                    const std::vector<fs::path>& shred_ledgers,
                                     core::Random& random) {
   std::error_code ec;
   fs::create_directories(data_dir, ec);
+  if (ec) {
+    return makeError(ErrorCode::FailedPrecondition,
+                     "cannot create the data directory " + data_dir.string() + ": " + ec.message());
+  }
   ::chmod(data_dir.c_str(), 0700);
   auto lock = DataDirLock::take(data_dir);
   if (!lock.ok()) {
     return lock.error();
   }
+  // Everything a restore writes or that SQLite would replay into it (a stale WAL) must be absent.
+  static const char* const kOurs[] = {kKeystore,       kDatabase,           "confab.db-wal",
+                                      "confab.db-shm", "confab.db-journal", "blobs"};
   bool resuming = fs::exists(data_dir / kRestoreMarker, ec);
-  for (const char* held : {kKeystore, kDatabase}) {
-    if (!resuming && fs::exists(data_dir / held, ec)) {
+  if (resuming) {
+    // An interrupted restore: start over from the archive.
+    for (const char* name : kOurs) {
+      fs::remove_all(data_dir / name, ec);
+    }
+  } else {
+    std::string held;
+    for (const char* name : kOurs) {
+      auto p = data_dir / name;
+      bool present = fs::is_directory(p, ec) ? !fs::is_empty(p, ec) : fs::exists(p, ec);
+      if (present) {
+        held += (held.empty() ? "" : ", ") + std::string(name);
+      }
+    }
+    if (!held.empty()) {
       return makeError(ErrorCode::FailedPrecondition, "data directory " + data_dir.string() +
                                                           " is not empty (it holds " + held +
                                                           "); restore into an empty one");
     }
   }
-  if (resuming) {
-    // An interrupted restore: start over from the archive.
-    for (const char* name : {kKeystore, kDatabase, "confab.db-wal", "confab.db-shm"}) {
-      fs::remove(data_dir / name, ec);
+  // The shred ledgers: every id any of them lists stays destroyed.
+  std::set<std::string> ledger;
+  for (const auto& path : shred_ledgers) {
+    std::ifstream in(path);
+    if (!in) {
+      return makeError(ErrorCode::FailedPrecondition,
+                       "cannot read the shred ledger " + path.string() +
+                           ": keep the ledger with the master key, or name the deployment's "
+                           "ledger with --shred-ledger");
     }
-    fs::remove_all(data_dir / "blobs", ec);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) {
+        ledger.insert(line);
+      }
+    }
   }
 
   auto staging = data_dir / ".restore";
@@ -463,8 +518,37 @@ Result<RestoreReport> restoreBackup(const fs::path& archive, const fs::path& dat
       got[name] = d;
     }
   }
-  // 2. Check every entry against the manifest.
+  // 2. Check every entry against the manifest. Its members are checked for type before use: a
+  // crafted archive gets an error, not an exception.
   json manifest = json::parse(manifestText, nullptr, false);
+  auto badManifest = [&](const std::string& why) {
+    return makeError(ErrorCode::FailedPrecondition,
+                     archive.string() + ": invalid " + kManifest + " (" + why + ")");
+  };
+  if (!manifest.is_discarded() && manifest.is_object()) {
+    if (!manifest.contains("version") || !manifest["version"].is_number_integer()) {
+      return badManifest("version must be an integer");
+    }
+    if (!manifest.contains("format") || !manifest["format"].is_string()) {
+      return badManifest("format must be a string");
+    }
+    for (const char* id : {"master_key_id", "database_key_id"}) {
+      if (!manifest.contains(id) || !manifest[id].is_string()) {
+        return badManifest(std::string(id) + " must be a string");
+      }
+    }
+    if (manifest.contains("vanished_blobs") && !manifest["vanished_blobs"].is_array()) {
+      return badManifest("vanished_blobs must be an array");
+    }
+    if (manifest.contains("entries") && manifest["entries"].is_object()) {
+      for (const auto& [name, want] : manifest["entries"].items()) {
+        if (!want.is_object() || !want.contains("bytes") || !want["bytes"].is_number_integer() ||
+            !want.contains("sha256") || !want["sha256"].is_string()) {
+          return badManifest("entry " + name + " needs integer bytes and string sha256");
+        }
+      }
+    }
+  }
   if (manifest.is_discarded() || !manifest.is_object() ||
       manifest.value("format", "") != "confab-backup" || !manifest.contains("entries") ||
       !manifest["entries"].is_object()) {
@@ -507,11 +591,19 @@ Result<RestoreReport> restoreBackup(const fs::path& archive, const fs::path& dat
   RestoreReport report;
   std::set<std::string> destroyed;
   {
-    KeyStoreOptions ko;
-    ko.shred_ledger = shred_ledger;
-    auto keys = KeyStore::open(staging, master, random, false, ko);
+    auto keys = KeyStore::open(staging, master, random, false, {});
     if (!keys.ok()) {
       return keys.error();
+    }
+    if ((*keys)->masterKeyId() != manifest["master_key_id"].get<std::string>() ||
+        (*keys)->databaseKeyId() != manifest["database_key_id"].get<std::string>()) {
+      return makeError(ErrorCode::FailedPrecondition,
+                       archive.string() +
+                           " is damaged: its key store does not hold the keys "
+                           "its manifest names");
+    }
+    if (!ledger.empty()) {
+      CONFAB_TRY((*keys)->applyShredLedger(ledger));
     }
     auto ids = (*keys)->destroyedIds();
     destroyed.insert(ids.begin(), ids.end());
@@ -538,8 +630,15 @@ Result<RestoreReport> restoreBackup(const fs::path& archive, const fs::path& dat
     if (!q.ok()) {
       return q.error();
     }
+    std::set<std::string> vanished;
+    for (const auto& v : manifest.value("vanished_blobs", json::array())) {
+      if (v.is_string()) {
+        vanished.insert(v.get<std::string>());
+      }
+    }
     std::vector<std::string> drop;
     std::set<std::string> shreddedKeys;
+    std::int64_t shredded = 0;
     for (;;) {
       auto row = q->step();
       if (!row.ok()) {
@@ -550,10 +649,18 @@ Result<RestoreReport> restoreBackup(const fs::path& archive, const fs::path& dat
       }
       auto id = q->text(0);
       auto key = q->text(1);
+      bool present = fs::exists(layout.pathOf(id), ec);
       if (destroyed.count(key)) {
         drop.push_back(id);
         shreddedKeys.insert(key);
+        ++shredded;
         fs::remove(layout.pathOf(id), ec);
+      } else if (!present && vanished.count(id)) {
+        drop.push_back(id);  // deleted while the backup ran: its row goes too
+      } else if (!present) {
+        return makeError(ErrorCode::FailedPrecondition,
+                         archive.string() + " is damaged: blob " + id +
+                             " is in the database but its file is not in the backup");
       } else {
         ++report.blobs;
         report.blob_bytes += q->int64(2);
@@ -570,7 +677,7 @@ Result<RestoreReport> restoreBackup(const fs::path& archive, const fs::path& dat
       del->reset();
     }
     CONFAB_TRY((*db)->exec("COMMIT; PRAGMA wal_checkpoint(TRUNCATE);"));
-    report.shredded_blobs = std::int64_t(drop.size());
+    report.shredded_blobs = shredded;
     report.shredded_keys.assign(shreddedKeys.begin(), shreddedKeys.end());
     report.database_bytes = got[kDatabase].size;
   }

@@ -238,6 +238,40 @@ int forEachRegion(Kind kind, std::uint64_t offset, std::size_t amount, PageFn fn
   return SQLITE_OK;
 }
 
+// After a page image of the WAL failed authentication during recovery: true if at least two later
+// commit frames of the same WAL generation (their salts match the WAL header's) authenticate.
+// With synchronous=FULL every commit is fsynced before the next transaction writes, so at most the
+// last transaction can be partly on disk after a crash, its frames in any order (the commit frame
+// possibly before the one that tore). A failed frame with two commits after it belonged to a
+// transaction that was synced: that is corruption, not a torn write.
+bool laterCommitsAuthenticate(CryptFile* f, std::uint64_t image) {
+  std::uint8_t header[kWalHeaderBytes];
+  sqlite3_int64 size = 0;
+  if (f->real->pMethods->xRead(f->real, header, sizeof header, 0) != SQLITE_OK ||
+      f->real->pMethods->xFileSize(f->real, &size) != SQLITE_OK) {
+    return false;
+  }
+  std::vector<std::uint8_t> frame(kWalFrameHeaderBytes + kP);
+  std::vector<std::uint8_t> plain(kP);
+  int commits = 0;
+  for (std::uint64_t start = image + kP; start + frame.size() <= std::uint64_t(size);
+       start += frame.size()) {
+    if (f->real->pMethods->xRead(f->real, frame.data(), int(frame.size()), sqlite3_int64(start)) !=
+        SQLITE_OK) {
+      return false;
+    }
+    bool commit = frame[4] | frame[5] | frame[6] | frame[7];
+    bool sameGeneration = std::memcmp(frame.data() + 8, header + 16, 8) == 0;
+    if (commit && sameGeneration &&
+        f->cipher->open(Kind::Wal, start + kWalFrameHeaderBytes,
+                        frame.data() + kWalFrameHeaderBytes, plain.data()) &&
+        ++commits == 2) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Reads one page image and decrypts it into `out` (kP bytes; f->buf when null). Returns
 // SQLITE_OK, SQLITE_IOERR_SHORT_READ (the image lies wholly past the end of the file: `out` is
 // zeroed), or an error.
@@ -269,7 +303,7 @@ int readImage(CryptFile* f, std::uint64_t image, bool lenient, std::uint8_t* out
     return SQLITE_OK;
   }
   if (!f->cipher->open(f->kind, image, f->buf2, out)) {
-    if (lenient) {
+    if (lenient && !(f->kind == Kind::Wal && laterCommitsAuthenticate(f, image))) {
       core::logger("store")->warn(
           "{} page at offset {} of {} does not authenticate; treated as torn by a crash",
           kindName(f->kind), image, f->path ? f->path : "(temporary)");

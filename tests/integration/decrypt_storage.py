@@ -93,6 +93,8 @@ def decrypt_blob(raw, data_keys):
     record = 12 + chunk_size + 16
     body = len(raw) - 76
     count = body // record + (1 if body % record else 0)
+    if count == 0 or (body % record and body % record < 28):
+        raise ValueError("truncated blob (no complete final chunk)")
     out = bytearray()
     for i in range(count):
         rec = raw[76 + i * record:76 + (i + 1) * record]

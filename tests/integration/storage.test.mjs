@@ -233,7 +233,7 @@ test('confabd backup and restore round-trip an encrypted data directory', async 
   // A second restore into the same directory is refused; the restored one starts.
   const twice = await run(CONFABD, ['restore', archive, '--data-dir', target, '--master-key-file', d.masterKeyFile]);
   assert.equal(twice.code, 2);
-  assert.match(twice.stderr, /is not empty \(it holds keystore\.json\); restore into an empty one/);
+  assert.match(twice.stderr, /is not empty \(it holds keystore\.json, confab\.db, blobs\); restore into an empty one/);
   const up = await startDaemon({ binary: FIXTURE, dataDir: dir, stdin: 'pipe', config: { server: { data_dir: target }, master_key_file: d.masterKeyFile } });
   daemons.push(up);
   assert.equal((await up.stop()).code, 0);
@@ -270,4 +270,18 @@ test('confabd rekey --database re-encrypts a stopped data directory, and refuses
   const again = await startDaemon({ binary: FIXTURE, dataDir: dir, stdin: 'pipe' });
   daemons.push(again);
   assert.equal((await again.stop()).code, 0);
+});
+
+test('a key store without its database stops start-up with exit code 2 and deletes no file', async () => {
+  const dir = tmpDir('confab-lostdb-');
+  const d = await startDaemon({ binary: FIXTURE, dataDir: dir, stdin: 'pipe' });
+  daemons.push(d);
+  const blob = (await command(d, { blob: { account: 'acct', user: 'alice', text: 'keep me' } })).blob;
+  assert.equal((await d.stop()).code, 0);
+  fs.renameSync(path.join(d.dataPath, 'confab.db'), path.join(dir, 'moved.db'));
+  const r = await refused({ master_key_file: d.masterKeyFile, server: { data_dir: d.dataPath } }, dir);
+  assert.deepEqual(r.exit, { code: 2, signal: null });
+  assert.match(r.output, /has a key store but no database \(.*confab\.db is missing or empty\): restore the database from a backup/);
+  assert.ok(fs.existsSync(blob.path), 'the blob file was deleted');
+  assert.ok(!fs.existsSync(path.join(d.dataPath, 'confab.db')));
 });

@@ -7,11 +7,12 @@
 //   confabd rekey --new-master-key-file NEW [--config F] [--data-dir D] [--master-key-file OLD]
 //   confabd rekey --database [--config F] [--data-dir D] [--master-key-file K]
 //   confabd backup FILE [--config F] [--data-dir D] [--master-key-file K]
-//   confabd restore FILE [--config F] [--data-dir D] [--master-key-file K]
+//   confabd restore FILE [--config F] [--data-dir D] [--master-key-file K] [--shred-ledger L]...
 
 #include <confab/config/config.h>
 
 #include <string>
+#include <vector>
 
 namespace confab::store {
 struct KeyHierarchy;
@@ -30,9 +31,12 @@ int rekeyDatabase(const config::Config& config, store::KeyHierarchy& keys);
 // `confabd backup FILE`: store::writeBackup beside a running daemon (the keys are read without
 // taking the key store lock).
 int backupCommand(const config::Config& config, const std::string& file);
-// `confabd restore FILE`: store::restoreBackup into config.server.data_dir, with the master key
-// of config.master_key_file (or the embedded default's) and the shred ledger beside it.
-int restoreCommand(const config::Config& config, const std::string& file);
+// `confabd restore FILE`: store::restoreBackup into config.server.data_dir with `backup_key_file`
+// (empty: the configured master key). Every id in the ledgers beside that key and beside the
+// configured key, and in `shred_ledgers`, stays destroyed; at least one ledger must exist.
+int restoreCommand(const config::Config& config, const std::string& file,
+                   const std::string& backup_key_file,
+                   const std::vector<std::string>& shred_ledgers);
 
 // The exit code for an error from the store: 2 for a bad key, file or input, 1 otherwise.
 int exitCodeFor(const Error& e);

@@ -50,16 +50,17 @@ struct RestoreReport {
   std::int64_t shredded_blobs = 0;         // files left out because their key was shredded
 };
 
-// Restores `archive` into `data_dir`, which must hold no key store and no database (created if
-// missing). `master` must open the archive's key store; `shred_ledger` is the ledger beside the
-// master key file. Errors: FailedPrecondition for a wrong master key (the key store's message),
+// Restores `archive` into `data_dir`, which must hold no key store, database, WAL or blob files
+// (created if missing). `master` must open the archive's key store; every id in any of
+// `shred_ledgers` (one destroyed data key id per line; each file must be readable) is destroyed
+// again. Errors: FailedPrecondition for a wrong master key (the key store's message),
 // a data directory in use or not empty, or an archive that is not a Confab backup, is damaged
 // (an entry's size or SHA-256 differs from the manifest), or fails the integrity check; the data
 // directory is left as it was.
 Result<RestoreReport> restoreBackup(const std::filesystem::path& archive,
                                     const std::filesystem::path& data_dir,
                                     const core::crypto::SecretKey& master,
-                                    const std::filesystem::path& shred_ledger,
+                                    const std::vector<std::filesystem::path>& shred_ledgers,
                                     core::Random& random);
 
 }  // namespace confab::store

@@ -169,7 +169,7 @@ TEST_F(Storage, RestoringAnOlderBackupDoesNotBringAShreddedAccountBack) {
   d.close();
 
   auto target = dir_.path() / "restored";
-  auto restored = restoreBackup(archive, target, master_, keyFile_.string() + ".shredded",
+  auto restored = restoreBackup(archive, target, master_, {keyFile_.string() + ".shredded"},
                                 core::CsprngRandom::instance());
   ASSERT_TRUE(restored.ok()) << restored.error().message;
   EXPECT_EQ(restored->shredded_keys, std::vector<std::string>{a.key_id});

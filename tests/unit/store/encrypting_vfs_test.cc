@@ -225,6 +225,47 @@ TEST(EncryptingVfs, RollbackJournalHoldsNoPlaintext) {
   EXPECT_EQ(*(*db)->queryInt("SELECT count(*) FROM t WHERE body LIKE 'MARKER%'"), 50);
 }
 
+// A flipped byte in a committed WAL frame that later commits follow is corruption, reported
+// loudly; it must not pass for a frame torn by a crash (recovery would then silently drop every
+// later transaction).
+TEST(EncryptingVfs, ATamperedCommittedWalFrameIsCorruptionNotATornFrame) {
+  TestDir dir("vfs");
+  auto vfs = EncryptingVfs::create(randomKey());
+  auto copy = dir.path() / "copy";
+  fs::create_directories(copy);
+  {
+    auto db = Database::open(encrypted(dir.path() / "c.db", **vfs));
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->exec("PRAGMA wal_autocheckpoint=0").ok());
+    for (int i = 0; i < 10; ++i) {
+      fill(**db, 10, i * 10);  // ten transactions, ten commit frames
+    }
+    // Copy database and WAL while the connection is open, as a crash would leave them.
+    fs::copy_file(dir.path() / "c.db", copy / "c.db");
+    fs::copy_file(dir.path() / "c.db-wal", copy / "c.db-wal");
+  }
+  auto wal = copy / "c.db-wal";
+  ASSERT_GT(fs::file_size(wal), std::uintmax_t(10 * (24 + kPageBytes)));
+  {
+    // Frame 1's page image starts at 32 + (24 + 4096) + 24.
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    std::streamoff at = 32 + (24 + kPageBytes) + 24 + 200;
+    f.seekg(at);
+    char c = 0;
+    f.read(&c, 1);
+    c = char(c ^ 0x20);
+    f.seekp(at);
+    f.write(&c, 1);
+  }
+  auto before = (*vfs)->corruptPages();
+  auto db = Database::open(encrypted(copy / "c.db", **vfs));
+  Result<std::int64_t> rows =
+      db.ok() ? (*db)->queryInt("SELECT count(*) FROM t") : Result<std::int64_t>(db.error());
+  ASSERT_FALSE(rows.ok()) << "recovery dropped the tail silently: " << *rows << " rows";
+  EXPECT_EQ(rows.error().message.rfind("storage corruption: ", 0), 0u) << rows.error().message;
+  EXPECT_GT((*vfs)->corruptPages(), before);
+}
+
 // A power cut at any write: every transaction whose COMMIT returned is there afterwards, and the
 // database is intact. The crash point sweeps through page writes, WAL appends and checkpoints.
 TEST(EncryptingVfs, CommittedTransactionsSurviveAPowerCutAtAnyWrite) {
