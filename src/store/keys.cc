@@ -96,6 +96,31 @@ Result<std::set<std::string>> readLedger(const fs::path& path) {
   return ids;
 }
 
+// Creates an empty shred ledger (mode 0600, fsynced with its directory) unless one exists, so that
+// a ledger exists from the moment a key store does: scripts may copy or move it unconditionally.
+Status ensureLedger(const fs::path& path) {
+  if (path.empty()) {
+    return {};
+  }
+  auto failed = [&](int err) {
+    return makeError(ErrorCode::Internal,
+                     "shred ledger " + path.string() + ": cannot create: " + systemError(err));
+  };
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return errno == EEXIST ? Status() : failed(errno);
+  }
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    return failed(err);
+  }
+  if (::close(fd) != 0 || !syncDirectory(path.parent_path())) {
+    return failed(errno);
+  }
+  return {};
+}
+
 }  // namespace
 
 namespace {
@@ -214,6 +239,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(fs::path data_dir, crypto::Secr
     if (!create) {
       return storeError(path, "not found");
     }
+    CONFAB_TRY(ensureLedger(store->options_.shred_ledger));
     State fresh;
     fresh.master = master;
     fresh.database = store->newKey(master, std::string(kPurposeDatabase), {});
@@ -222,6 +248,7 @@ Result<std::unique_ptr<KeyStore>> KeyStore::open(fs::path data_dir, crypto::Secr
     return store;
   }
   CONFAB_TRY(store->load(master));
+  CONFAB_TRY(ensureLedger(store->options_.shred_ledger));
 
   // Keys listed in the ledger but still wrapped here come from an older copy of the data
   // directory: destroy them again before anyone can read with them.
@@ -368,9 +395,13 @@ Status KeyStore::load(const crypto::SecretKey& master) {
   return {};
 }
 
+Error KeyStore::readOnlyError() const {
+  return storeError(path_, "opened read-only; no key can be created or changed here");
+}
+
 Status KeyStore::save(const State& state) {
   if (options_.read_only) {
-    return storeError(path_, "opened read-only; no key can be created or changed here");
+    return readOnlyError();
   }
   auto entry = [](const Wrapped& w, bool data) {
     json e = json::object();
@@ -563,6 +594,9 @@ Status KeyStore::shred(const std::set<std::string>& ids, std::int64_t now_ms, bo
 
 Status KeyStore::destroyAccountKeys(const std::string& account_id,
                                     std::chrono::system_clock::time_point now) {
+  if (options_.read_only) {
+    return readOnlyError();  // before the ledger is touched
+  }
   std::lock_guard lock(mu_);
   std::vector<std::string> ids;
   for (const auto& [id, w] : state_.data) {
@@ -588,6 +622,9 @@ std::vector<std::string> KeyStore::destroyedIds() const {
 }
 
 Status KeyStore::applyShredLedger(const std::set<std::string>& ids) {
+  if (options_.read_only) {
+    return readOnlyError();
+  }
   std::lock_guard lock(mu_);
   CONFAB_TRY(appendToLedger(options_.shred_ledger, std::vector<std::string>(ids.begin(), ids.end()),
                             ledger_));
@@ -595,9 +632,13 @@ Status KeyStore::applyShredLedger(const std::set<std::string>& ids) {
 }
 
 Status KeyStore::rewrap(const crypto::SecretKey& new_master, const fs::path& new_shred_ledger) {
+  if (options_.read_only) {
+    return readOnlyError();
+  }
   std::lock_guard lock(mu_);
   std::set<std::string> new_ledger;
   if (!new_shred_ledger.empty() && new_shred_ledger != options_.shred_ledger) {
+    CONFAB_TRY(ensureLedger(new_shred_ledger));
     auto existing = readLedger(new_shred_ledger);
     if (!existing.ok()) {
       return existing.error();

@@ -33,12 +33,21 @@ Error masterKeyError(const std::string& path, const std::string& reason) {
 }  // namespace
 
 Result<crypto::SecretKey> loadMasterKey(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Refuse a FIFO, device or directory before opening it: opening a FIFO for reading blocks until
+  // a writer appears. O_NONBLOCK and the fstat() below cover a swap between stat() and open().
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return masterKeyError(
+        path, errno == ENOENT ? std::string("not found") : "cannot read: " + systemError(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return masterKeyError(path, "not a regular file");
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) {
     return masterKeyError(
         path, errno == ENOENT ? std::string("not found") : "cannot read: " + systemError(errno));
   }
-  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
@@ -184,12 +193,61 @@ bool isWithin(const fs::path& inner, const fs::path& outer) {
   return bi == b.end() || (std::next(bi) == b.end() && bi->empty());
 }
 
+// A data directory that holds encrypted data but no keystore.json lost its key store: a new one
+// (a new database key) could never open that data, so it is not created.
+Status refuseDataWithoutKeyStore(const fs::path& data_dir) {
+  std::error_code ec;
+  const fs::path database = data_dir / "confab.db";
+  const bool has_database = fs::exists(database, ec) && fs::file_size(database, ec) > 0 && !ec;
+  bool has_blobs = false;
+  if (!has_database && fs::is_directory(data_dir / "blobs", ec)) {
+    for (fs::recursive_directory_iterator it(data_dir / "blobs", ec), end;
+         !ec && it != end && !has_blobs; it.increment(ec)) {
+      has_blobs = !it->is_directory(ec);
+    }
+  }
+  if (!has_database && !has_blobs) {
+    return {};
+  }
+  return makeError(ErrorCode::FailedPrecondition,
+                   data_dir.string() + (has_database ? " holds a database" : " holds blob files") +
+                       " but no key store (keystore.json): restore keystore.json from a backup; "
+                       "a new key store cannot open existing data",
+                   "keystore");
+}
+
 }  // namespace
 
 Result<KeyHierarchy> openKeyHierarchy(const config::Config& config, core::Random& random,
                                       bool create, core::Clock* clock, bool read_only) {
   const fs::path data_dir = config.server.data_dir;
+  const bool configured = !config.master_key_file.empty();
+  KeyHierarchy h;
+  if (configured) {
+    h.master_key_path = config.master_key_file;
+  } else {
+    auto path = defaultMasterKeyPath(data_dir);
+    if (!path.ok()) {
+      return path.error();
+    }
+    h.master_key_path = *path;
+  }
+  // Every refusal comes before anything is created.
+  if (isWithin(h.master_key_path, data_dir)) {
+    return masterKeyError(
+        h.master_key_path.string(),
+        "lies inside the data directory " + data_dir.string() +
+            (configured ? " (keep it elsewhere, so that a copy of the data directory does not "
+                          "carry its key)"
+                        : " (the default under $XDG_CONFIG_HOME or $HOME/.config: set "
+                          "master_key_file to a file outside the data directory, so that a copy "
+                          "of the data directory does not carry its key)"));
+  }
   std::error_code ec;
+  const bool store_exists = fs::exists(data_dir / "keystore.json", ec);
+  if (create && !store_exists) {
+    CONFAB_TRY(refuseDataWithoutKeyStore(data_dir));
+  }
   if (create && !fs::is_directory(data_dir, ec)) {
     fs::create_directories(data_dir, ec);
     if (ec) {
@@ -198,29 +256,15 @@ Result<KeyHierarchy> openKeyHierarchy(const config::Config& config, core::Random
     }
     ::chmod(data_dir.c_str(), 0700);
   }
-  const bool store_exists = fs::exists(data_dir / "keystore.json", ec);
 
-  KeyHierarchy h;
   crypto::SecretKey master;
-  if (!config.master_key_file.empty()) {
-    h.master_key_path = config.master_key_file;
-    if (isWithin(h.master_key_path, data_dir)) {
-      return masterKeyError(config.master_key_file,
-                            "lies inside the data directory " + data_dir.string() +
-                                " (keep it elsewhere, so that a copy of the data directory "
-                                "does not carry its key)");
-    }
+  if (configured) {
     auto key = loadMasterKey(config.master_key_file);
     if (!key.ok()) {
       return key.error();
     }
     master = *key;
   } else {
-    auto path = defaultMasterKeyPath(data_dir);
-    if (!path.ok()) {
-      return path.error();
-    }
-    h.master_key_path = *path;
     const bool key_exists = fs::exists(h.master_key_path, ec);
     if (!key_exists && store_exists) {
       return masterKeyError(h.master_key_path.string(),

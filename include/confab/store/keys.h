@@ -51,7 +51,8 @@ class DataKeys {
 
 // Reads a master key file: 32 bytes as 64 hex digits or as 44 base64 characters, surrounding
 // whitespace ignored. The file must be a regular file (a symlink to one is fine) owned by this
-// user with mode 0600 or 0400. Errors are FailedPrecondition (field "master_key_file") with one of
+// user with mode 0600 or 0400; a FIFO, device or directory is refused without being read (a FIFO
+// never blocks the caller). Errors are FailedPrecondition (field "master_key_file") with one of
 // these messages:
 //   master key file <path>: not found
 //   master key file <path>: is empty
@@ -82,7 +83,8 @@ struct KeyStoreOptions {
   // The shred ledger: one destroyed key id per line, appended and fsynced on every destruction.
   // It lives beside the master key (openKeyHierarchy uses "<master key path>.shredded"), outside
   // the data directory, so that restoring an older data directory cannot resurrect a key. Empty:
-  // no ledger (the key store's own list only).
+  // no ledger (the key store's own list only). Unless read_only, open() creates it empty (mode
+  // 0600) when missing, so that it exists whenever the key store does.
   std::filesystem::path shred_ledger;
   core::Clock* clock = nullptr;  // null: SystemClock; stamps created_at and ledger application
   // For readers beside a running daemon (`confabd backup`): no lock is taken and nothing is ever
@@ -145,8 +147,9 @@ class KeyStore : public DataKeys {
 
   // Re-wraps every key under `new_master` in one atomic replacement of keystore.json; data is not
   // re-encrypted. Afterwards only `new_master` opens the store. With `new_shred_ledger` (the
-  // ledger beside the new key file), every destroyed id is first appended to it, and later
-  // destructions are recorded there. On failure nothing changes but that ledger's additions.
+  // ledger beside the new key file), that ledger is created (empty if no key was ever destroyed)
+  // and every destroyed id is first appended to it, and later destructions are recorded there.
+  // On failure nothing changes but that ledger's additions.
   Status rewrap(const core::crypto::SecretKey& new_master,
                 const std::filesystem::path& new_shred_ledger = {});
 
@@ -186,6 +189,7 @@ class KeyStore : public DataKeys {
   KeyStore(std::filesystem::path path, int lock_fd, core::Random& random, KeyStoreOptions options);
   Status load(const core::crypto::SecretKey& master);
   Status save(const State& state);
+  Error readOnlyError() const;
   Wrapped newKey(const core::crypto::SecretKey& master, const std::string& purpose,
                  const std::string& account_id);
   bool idInUse(const std::string& id) const;
@@ -214,12 +218,20 @@ struct KeyHierarchy {
 // from config.master_key_file (which must exist, lie outside the data directory, and pass
 // loadMasterKey) or, when that is empty, from defaultMasterKeyPath(). With `create`, a missing
 // data directory is created (mode 0700), and a missing default key file is created — but only
-// when the data directory holds no key store yet; then KeyStore::open(create). Errors are those
-// of the functions named, plus FailedPrecondition
+// when the data directory holds no key store yet; then KeyStore::open(create). Nothing is created
+// when one of these refusals applies. Errors are those of the functions named, plus
+// FailedPrecondition
 //   "master key file <path>: not found, but <data_dir> already holds a key store: restore the key
 //    file from its backup (a new master key cannot open existing data)"
 //   "master key file <path>: lies inside the data directory <dir> (keep it elsewhere, so that a
 //    copy of the data directory does not carry its key)"
+//   "master key file <path>: lies inside the data directory <dir> (the default under
+//    $XDG_CONFIG_HOME or $HOME/.config: set master_key_file to a file outside the data directory,
+//    so that a copy of the data directory does not carry its key)"
+//   with `create`, when there is no keystore.json but a non-empty confab.db, or any file under
+//   blobs/ (a lost key store: a new one could never open that data):
+//   "<data_dir> holds a database | holds blob files but no key store (keystore.json): restore
+//    keystore.json from a backup; a new key store cannot open existing data"
 // Exit code 2 for FailedPrecondition and InvalidArgument, 1 otherwise.
 // `read_only` (not with `create`): see KeyStoreOptions::read_only.
 Result<KeyHierarchy> openKeyHierarchy(const config::Config& config, core::Random& random,

@@ -3,13 +3,16 @@
 #include <confab/core/clock.h>
 #include <confab/store/keys.h>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <array>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <span>
 #include <sstream>
@@ -289,6 +292,114 @@ TEST(MasterKey, ConfiguredKeyFileWorksAndMayNotLieInTheDataDirectory) {
   EXPECT_EQ(h->keys->masterKeyId(), masterKeyId(keyOf(7)));
 }
 
+TEST(MasterKey, FifoOrDirectoryIsRefusedAtOnce) {
+  TestDir dir("keys");
+  const fs::path fifo = dir.path() / "master.key";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto pending = std::async(std::launch::async, [&] { return loadMasterKey(fifo.string()); });
+  if (pending.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    // Unblock the reader so that the test fails instead of hanging.
+    int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    pending.wait();
+    FAIL() << "loadMasterKey blocked on a FIFO";
+  }
+  auto key = pending.get();
+  ASSERT_FALSE(key.ok());
+  EXPECT_EQ(key.error().code, ErrorCode::FailedPrecondition);
+  EXPECT_EQ(key.error().message, "master key file " + fifo.string() + ": not a regular file");
+
+  const fs::path sub = dir.path() / "keys";
+  fs::create_directory(sub);
+  ::chmod(sub.c_str(), 0700);
+  auto directory = loadMasterKey(sub.string());
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.error().message, "master key file " + sub.string() + ": not a regular file");
+}
+
+TEST(MasterKey, DefaultKeyInsideTheDataDirectoryIsRefused) {
+  // A service user whose home directory is the data directory.
+  TestDir dir("keys");
+  const fs::path data = dir.path() / "data";
+  ScopedEnv xdg("XDG_CONFIG_HOME", nullptr);
+  ScopedEnv home("HOME", data.c_str());
+  SeededRandom random(30);
+  config::Config config;
+  config.server.data_dir = data.string();
+  auto key_path = defaultMasterKeyPath(data);
+  ASSERT_TRUE(key_path.ok()) << key_path.error().message;
+  const std::string expected =
+      "master key file " + key_path->string() + ": lies inside the data directory " +
+      data.string() +
+      " (the default under $XDG_CONFIG_HOME or $HOME/.config: set master_key_file to a file "
+      "outside the data directory, so that a copy of the data directory does not carry its key)";
+  for (bool exists : {false, true}) {
+    if (exists) {
+      fs::create_directories(data);
+    }
+    for (bool create : {true, false}) {
+      auto h = openKeyHierarchy(config, random, create);
+      ASSERT_FALSE(h.ok());
+      EXPECT_EQ(h.error().code, ErrorCode::FailedPrecondition);
+      EXPECT_EQ(h.error().message, expected);
+      EXPECT_EQ(fs::exists(data), exists) << "nothing may be created";
+      if (exists) {
+        EXPECT_TRUE(fs::is_empty(data)) << "nothing may be created";
+      }
+    }
+  }
+}
+
+TEST(MasterKey, DataWithoutAKeyStoreIsNeverGivenANewOne) {
+  TestDir dir("keys");
+  ScopedEnv xdg("XDG_CONFIG_HOME", (dir.path() / "xdg").c_str());
+  SeededRandom random(31);
+  const fs::path data = dir.path() / "data";
+  const fs::path configured_key = dir.path() / "master.key";
+  writeFile(configured_key, crypto::toHex(keyOf(7).bytes()) + "\n", 0600);
+  config::Config config;
+  config.server.data_dir = data.string();
+  auto default_key = defaultMasterKeyPath(data);
+  ASSERT_TRUE(default_key.ok());
+  const std::string tail =
+      " but no key store (keystore.json): restore keystore.json from a backup; a new key store "
+      "cannot open existing data";
+
+  auto expectRefused = [&](const std::string& message) {
+    for (const std::string& key_file : {std::string(), configured_key.string()}) {
+      config.master_key_file = key_file;
+      auto h = openKeyHierarchy(config, random, true);
+      ASSERT_FALSE(h.ok()) << key_file;
+      EXPECT_EQ(h.error().code, ErrorCode::FailedPrecondition);
+      EXPECT_EQ(h.error().message, message);
+      for (const char* name : {"keystore.json", "keystore.lock", "keystore.json.tmp"}) {
+        EXPECT_FALSE(fs::exists(data / name)) << name;
+      }
+      EXPECT_FALSE(fs::exists(*default_key)) << "a master key was created for existing data";
+      EXPECT_FALSE(fs::exists(dir.path() / "xdg"));
+      EXPECT_FALSE(fs::exists(configured_key.string() + ".shredded"));
+    }
+  };
+
+  fs::create_directories(data / "blobs" / "01");
+  writeFile(data / "blobs" / "01" / (std::string(32, '1') + ".blob"), "sealed", 0600);
+  expectRefused(data.string() + " holds blob files" + tail);
+  writeFile(data / "confab.db", "SQLite pages", 0600);
+  expectRefused(data.string() + " holds a database" + tail);
+  fs::remove_all(data / "blobs");
+  expectRefused(data.string() + " holds a database" + tail);
+
+  // An empty database file and empty blob directories hold nothing: a key store is created.
+  writeFile(data / "confab.db", "", 0600);
+  fs::create_directories(data / "blobs" / "tmp");
+  config.master_key_file.clear();
+  auto h = openKeyHierarchy(config, random, true);
+  ASSERT_TRUE(h.ok()) << h.error().message;
+  EXPECT_TRUE(fs::exists(data / "keystore.json"));
+}
+
 // ---- The key store -----------------------------------------------------------------------------
 
 TEST(KeyStore, WrongMasterKeyIsNamedAsSuch) {
@@ -472,7 +583,7 @@ TEST(KeyStore, DestroyedKeysStayDestroyed) {
     doomed = *s->keyForWriting("acct-gone");
     kept = *s->keyForWriting("acct-stays");
     ASSERT_TRUE(s->destroyAccountKeys("acct-nobody", std::chrono::system_clock::now()).ok());
-    EXPECT_FALSE(fs::exists(ledger));
+    EXPECT_EQ(readFile(ledger), "");
     ASSERT_TRUE(s->destroyAccountKeys("acct-gone", std::chrono::system_clock::now()).ok());
     auto gone = s->keyById(doomed.id);
     ASSERT_FALSE(gone.ok());
@@ -595,6 +706,72 @@ TEST(KeyStore, RewrapMovesEveryKeyToTheNewMaster) {
     EXPECT_TRUE(again->key == k.key);
   }
   EXPECT_EQ(s->keyById(doomed.id).error().message, "data key " + doomed.id + " was destroyed");
+}
+
+TEST(KeyStore, LedgerExistsOnceTheKeyStoreDoes) {
+  TestDir dir("keys");
+  SeededRandom random(32);
+  const fs::path data = dir.path() / "data";
+  fs::create_directories(data);
+  const fs::path ledger = dir.path() / "master.key.shredded";
+
+  // No key store and no `create`: nothing is written.
+  auto missing = KeyStore::open(data, keyOf(1), random, false, {.shred_ledger = ledger});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_FALSE(fs::exists(ledger));
+
+  // Creating a key store creates its (empty) ledger.
+  ASSERT_TRUE(openStore(data, keyOf(1), random, ledger));
+  ASSERT_TRUE(fs::is_regular_file(ledger));
+  EXPECT_EQ(readFile(ledger), "");
+  EXPECT_EQ(modeOf(ledger), 0600u);
+
+  // Opening an existing key store recreates a missing ledger, and leaves an existing one alone.
+  fs::remove(ledger);
+  {
+    auto s = openStore(data, keyOf(1), random, ledger, false);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(fs::is_regular_file(ledger));
+    EXPECT_EQ(modeOf(ledger), 0600u);
+    const auto doomed = *s->keyForWriting("gone");
+    ASSERT_TRUE(s->destroyAccountKeys("gone", std::chrono::system_clock::now()).ok());
+    EXPECT_EQ(readFile(ledger), doomed.id + "\n");
+  }
+  const std::string content = readFile(ledger);
+  ASSERT_TRUE(openStore(data, keyOf(1), random, ledger, false));
+  EXPECT_EQ(readFile(ledger), content);
+
+  // A read-only reader writes nothing, not even a missing ledger.
+  fs::remove(ledger);
+  KeyStoreOptions ro{.shred_ledger = ledger, .read_only = true};
+  auto reader = KeyStore::open(data, keyOf(1), random, false, ro);
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_FALSE(fs::exists(ledger));
+  (void)(*reader)->keyForWriting("someone");
+  (void)(*reader)->destroyAccountKeys("someone", std::chrono::system_clock::now());
+  (void)(*reader)->applyShredLedger({std::string(32, 'e')});
+  auto rewrapped = (*reader)->rewrap(keyOf(2), dir.path() / "new.key.shredded");
+  EXPECT_EQ(rewrapped.error().message, "key store " + (data / "keystore.json").string() +
+                                           ": opened read-only; no key can be created or "
+                                           "changed here");
+  EXPECT_FALSE(fs::exists(ledger));
+  EXPECT_FALSE(fs::exists(dir.path() / "new.key.shredded"));
+}
+
+TEST(KeyStore, RewrapCreatesTheNewLedgerEvenWithNothingDestroyed) {
+  TestDir dir("keys");
+  SeededRandom random(33);
+  const fs::path old_ledger = dir.path() / "old.key.shredded";
+  const fs::path new_ledger = dir.path() / "new.key.shredded";
+  const fs::path data = dir.path() / "data";
+  fs::create_directories(data);
+  auto s = openStore(data, keyOf(1), random, old_ledger);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->keyForWriting("a").ok());
+  ASSERT_TRUE(s->rewrap(keyOf(2), new_ledger).ok());
+  ASSERT_TRUE(fs::is_regular_file(new_ledger));
+  EXPECT_EQ(readFile(new_ledger), "");
+  EXPECT_EQ(modeOf(new_ledger), 0600u);
 }
 
 TEST(KeyStore, StagedDatabaseKeyBecomesCurrentOnlyOnCommit) {
@@ -767,6 +944,46 @@ TEST(MasterKey, RekeyCommandRewrapsUnderTheNewKey) {
   EXPECT_TRUE(h->keys->databaseKey() == db);
   EXPECT_TRUE(h->keys->keyById(a.id)->key == a.key);
   EXPECT_EQ(h->keys->keyById(gone.id).error().message, "data key " + gone.id + " was destroyed");
+}
+
+TEST(MasterKey, RekeyOnAFreshSystemPrintsMovesThatWork) {
+  TestDir dir("keys");
+  SeededRandom random(34);
+  const fs::path data = dir.path() / "data";
+  const fs::path old_key = dir.path() / "old.key";
+  const fs::path new_key = dir.path() / "new.key";
+  writeFile(old_key, crypto::toHex(keyOf(1).bytes()) + "\n", 0600);
+  writeFile(new_key, crypto::toHex(keyOf(2).bytes()) + "\n", 0600);
+  config::Config config;
+  config.server.data_dir = data.string();
+  config.master_key_file = old_key.string();
+  crypto::SecretKey db;
+  {
+    auto h = openKeyHierarchy(config, random, true);  // nothing ever destroyed
+    ASSERT_TRUE(h.ok()) << h.error().message;
+    db = h->keys->databaseKey();
+  }
+  auto ok = runConfabd({"rekey", "--data-dir", data.string(), "--master-key-file", old_key.string(),
+                        "--new-master-key-file", new_key.string()});
+  ASSERT_EQ(ok.rc, 0) << ok.err;
+  // Run the printed `mv` lines as an operator would.
+  std::istringstream lines(ok.out);
+  int moves = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string mv, from, to;
+    if (words >> mv >> from >> to && mv == "mv") {
+      std::error_code ec;
+      fs::rename(from, to, ec);
+      EXPECT_FALSE(ec) << line << ": " << ec.message();
+      ++moves;
+    }
+  }
+  EXPECT_EQ(moves, 2) << ok.out;
+  auto h = openKeyHierarchy(config, random, false);
+  ASSERT_TRUE(h.ok()) << h.error().message;
+  EXPECT_EQ(h->keys->masterKeyId(), masterKeyId(keyOf(2)));
+  EXPECT_TRUE(h->keys->databaseKey() == db);
 }
 
 }  // namespace
