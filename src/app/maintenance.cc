@@ -96,14 +96,6 @@ int restoreCommand(const config::Config& config, const std::string& file,
       ledgers.push_back(l);
     }
   }
-  if (ledgers.empty()) {
-    std::cerr << "confabd restore: no shred ledger beside " << key_path.string()
-              << (configured != key_path ? " or " + configured.string() : std::string())
-              << ": without it, accounts terminated after this backup would come back. Give the "
-                 "deployment's ledger with --shred-ledger FILE (or --shred-ledger /dev/null if "
-                 "no account was ever terminated)\n";
-    return kExitBadConfig;
-  }
   auto r = store::restoreBackup(file, config.server.data_dir, *master, ledgers,
                                 core::CsprngRandom::instance());
   if (!r.ok()) {

@@ -602,6 +602,15 @@ Result<RestoreReport> restoreBackup(const fs::path& archive, const fs::path& dat
                            " is damaged: its key store does not hold the keys "
                            "its manifest names");
     }
+    // Asked only once the master key is known to be right: a wrong key is the error to report.
+    if (shred_ledgers.empty()) {
+      return makeError(
+          ErrorCode::FailedPrecondition,
+          "no shred ledger: without it, accounts terminated after this backup was made "
+          "would come back. Keep <master key file>.shredded beside the master key, or "
+          "give the deployment's ledger with --shred-ledger FILE (--shred-ledger "
+          "/dev/null if no account was ever terminated)");
+    }
     if (!ledger.empty()) {
       CONFAB_TRY((*keys)->applyShredLedger(ledger));
     }

@@ -53,7 +53,8 @@ struct RestoreReport {
 // Restores `archive` into `data_dir`, which must hold no key store, database, WAL or blob files
 // (created if missing). `master` must open the archive's key store; every id in any of
 // `shred_ledgers` (one destroyed data key id per line; each file must be readable) is destroyed
-// again. Errors: FailedPrecondition for a wrong master key (the key store's message),
+// again; at least one ledger is required (an empty file when no account was ever terminated).
+// Errors: FailedPrecondition for a wrong master key (the key store's message), no ledger,
 // a data directory in use or not empty, or an archive that is not a Confab backup, is damaged
 // (an entry's size or SHA-256 differs from the manifest), or fails the integrity check; the data
 // directory is left as it was.

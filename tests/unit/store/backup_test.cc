@@ -211,6 +211,13 @@ TEST_F(Storage, RestoreRefusesAWrongKeyADamagedArchiveAndABusyDirectory) {
       << r1.error().message;
   EXPECT_FALSE(fs::exists(dir_.path() / "r1" / "confab.db"));
 
+  // The right key but no shred ledger: refused, since shredded accounts could come back.
+  auto r0 = restoreBackup(archive, dir_.path() / "r0", master_, {}, core::CsprngRandom::instance());
+  ASSERT_FALSE(r0.ok());
+  EXPECT_EQ(r0.error().message.rfind("no shred ledger: without it, accounts terminated", 0), 0u)
+      << r0.error().message;
+  EXPECT_FALSE(fs::exists(dir_.path() / "r0" / "confab.db"));
+
   // One flipped byte in the database entry: the manifest's SHA-256 catches it.
   std::string bytes = slurp(archive);
   auto at = bytes.find("confab.db");
