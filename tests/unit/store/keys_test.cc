@@ -640,7 +640,8 @@ TEST(KeyStore, RestoringAnOlderKeyStoreBringsNoDestroyedKeyBack) {
     EXPECT_EQ(s->keyById(doomed.id).error().message, "data key " + doomed.id + " was destroyed");
     EXPECT_TRUE(s->keyById(kept.id).ok());
   }
-  for (const auto& entry : nlohmann::json::parse(readFile(data / "keystore.json"))["data_keys"]) {
+  auto after = nlohmann::json::parse(readFile(data / "keystore.json"));  // outlives the loop
+  for (const auto& entry : after["data_keys"]) {
     EXPECT_NE(entry["id"], doomed.id);
   }
 
