@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace confab::core::crypto {
@@ -53,15 +54,17 @@ Aes256Gcm::~Aes256Gcm() {
   delete ctx_;
 }
 
-bool Aes256Gcm::seal(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes out,
-                     MutableBytes tag) {
-  if (key.size() != kKeyBytes || nonce.size() != kNonceBytes || tag.size() != kTagBytes ||
-      out.size() != in.size()) {
+namespace {
+
+// One GCM operation on a context whose cipher is set. A null key keeps the key schedule the
+// context already holds and only sets the nonce (and the direction).
+bool gcmSeal(EVP_CIPHER_CTX* c, const std::uint8_t* key, Bytes nonce, Bytes aad, Bytes in,
+             MutableBytes out, MutableBytes tag) {
+  if (nonce.size() != kNonceBytes || tag.size() != kTagBytes || out.size() != in.size()) {
     return false;
   }
-  EVP_CIPHER_CTX* c = ctx_->enc;
   int len = 0;
-  if (EVP_EncryptInit_ex2(c, nullptr, key.data(), nonce.data(), nullptr) != 1) {
+  if (EVP_EncryptInit_ex2(c, nullptr, key, nonce.data(), nullptr) != 1) {
     return false;
   }
   if (!aad.empty() && EVP_EncryptUpdate(c, nullptr, &len, aad.data(), int(aad.size())) != 1) {
@@ -76,14 +79,13 @@ bool Aes256Gcm::seal(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes o
   return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, int(kTagBytes), tag.data()) == 1;
 }
 
-bool Aes256Gcm::open(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes out, Bytes tag) {
-  if (key.size() != kKeyBytes || nonce.size() != kNonceBytes || tag.size() != kTagBytes ||
-      out.size() != in.size()) {
+bool gcmOpen(EVP_CIPHER_CTX* c, const std::uint8_t* key, Bytes nonce, Bytes aad, Bytes in,
+             MutableBytes out, Bytes tag) {
+  if (nonce.size() != kNonceBytes || tag.size() != kTagBytes || out.size() != in.size()) {
     return false;
   }
-  EVP_CIPHER_CTX* c = ctx_->dec;
   int len = 0;
-  if (EVP_DecryptInit_ex2(c, nullptr, key.data(), nonce.data(), nullptr) != 1) {
+  if (EVP_DecryptInit_ex2(c, nullptr, key, nonce.data(), nullptr) != 1) {
     return false;
   }
   if (!aad.empty() && EVP_DecryptUpdate(c, nullptr, &len, aad.data(), int(aad.size())) != 1) {
@@ -97,6 +99,52 @@ bool Aes256Gcm::open(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes o
     return false;
   }
   return EVP_DecryptFinal_ex(c, out.data() + in.size(), &len) == 1;
+}
+
+// The AES-256-GCM implementation, fetched once per process.
+EVP_CIPHER* gcmCipher() {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher;
+}
+
+}  // namespace
+
+bool Aes256Gcm::seal(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes out,
+                     MutableBytes tag) {
+  return key.size() == kKeyBytes && gcmSeal(ctx_->enc, key.data(), nonce, aad, in, out, tag);
+}
+
+bool Aes256Gcm::open(Bytes key, Bytes nonce, Bytes aad, Bytes in, MutableBytes out, Bytes tag) {
+  return key.size() == kKeyBytes && gcmOpen(ctx_->dec, key.data(), nonce, aad, in, out, tag);
+}
+
+std::unique_ptr<Aes256GcmKey> Aes256GcmKey::create(Bytes key) noexcept {
+  if (key.size() != kKeyBytes || !gcmCipher()) {
+    return nullptr;
+  }
+  std::unique_ptr<Aes256GcmKey> self(new (std::nothrow) Aes256GcmKey);
+  EVP_CIPHER_CTX* c = self ? EVP_CIPHER_CTX_new() : nullptr;
+  if (!c) {
+    return nullptr;
+  }
+  self->ctx_ = c;
+  if (EVP_EncryptInit_ex2(c, gcmCipher(), key.data(), nullptr, nullptr) != 1) {
+    return nullptr;
+  }
+  return self;
+}
+
+Aes256GcmKey::~Aes256GcmKey() {
+  EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(ctx_));  // cleanses the key schedule
+}
+
+bool Aes256GcmKey::seal(Bytes nonce, Bytes aad, Bytes in, MutableBytes out,
+                        MutableBytes tag) noexcept {
+  return gcmSeal(static_cast<EVP_CIPHER_CTX*>(ctx_), nullptr, nonce, aad, in, out, tag);
+}
+
+bool Aes256GcmKey::open(Bytes nonce, Bytes aad, Bytes in, MutableBytes out, Bytes tag) noexcept {
+  return gcmOpen(static_cast<EVP_CIPHER_CTX*>(ctx_), nullptr, nonce, aad, in, out, tag);
 }
 
 struct HkdfSha256::Ctx {

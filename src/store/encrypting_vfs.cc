@@ -11,6 +11,7 @@
 #include <fstream>
 #include <mutex>
 #include <new>
+#include <unordered_map>
 #include <vector>
 
 namespace confab::store {
@@ -21,10 +22,11 @@ namespace {
 
 constexpr std::size_t kP = kPageBytes;
 constexpr std::size_t kR = kPageReserveBytes;
-constexpr std::size_t kSaltBytes = 16;
+constexpr std::size_t kEpochBytes = 12;
+constexpr std::size_t kCounterBytes = 4;
 constexpr std::size_t kWalHeaderBytes = 32;
 constexpr std::size_t kWalFrameHeaderBytes = 24;
-constexpr char kInfoLabel[] = "confab page v1";  // 14 bytes, without the terminating zero
+constexpr char kInfoLabel[] = "confab page v2";  // 14 bytes, without the terminating zero
 
 // The file kinds bound into every page's nonce and associated data.
 enum class Kind : std::uint32_t { Database = 1, Wal = 2, Journal = 3, Temporary = 4, Raw = 0 };
@@ -47,11 +49,17 @@ const char* kindName(Kind k) {
 
 std::atomic<int> gNextId{0};
 
+using Epoch = std::array<std::uint8_t, kEpochBytes>;
+
 void putU32(std::uint8_t* p, std::uint32_t v) {
   p[0] = std::uint8_t(v >> 24);
   p[1] = std::uint8_t(v >> 16);
   p[2] = std::uint8_t(v >> 8);
   p[3] = std::uint8_t(v);
+}
+std::uint32_t getU32(const std::uint8_t* p) {
+  return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
+         p[3];
 }
 void putU64(std::uint8_t* p, std::uint64_t v) {
   putU32(p, std::uint32_t(v >> 32));
@@ -69,86 +77,154 @@ bool allZero(const std::uint8_t* p, std::size_t n) {
 
 }  // namespace
 
-// Seals and opens page images: one per open file (not thread-safe, like the file itself).
+// Where page writes get their (epoch, counter) pair: one source per database key, shared by every
+// file of the VFS, and one per temporary file. An epoch is 12 random bytes naming the subkey
+// HKDF-Expand(key, "confab page v2" || epoch); the counter numbers the writes under it, so each
+// (subkey, nonce) pair is used once. After 2^32 writes a new epoch begins. Thread-safe.
+class NonceSource {
+ public:
+  struct Next {
+    Epoch epoch;
+    std::uint32_t counter;
+  };
+  Next next() {
+    std::lock_guard lock(mu_);
+    if (used_ == kWritesPerEpoch) {
+      core::CsprngRandom::instance().fill(epoch_);
+      used_ = 0;
+    }
+    return {epoch_, std::uint32_t(used_++)};
+  }
+
+ private:
+  static constexpr std::uint64_t kWritesPerEpoch = std::uint64_t(1) << 32;
+  std::mutex mu_;
+  Epoch epoch_{};
+  std::uint64_t used_ = kWritesPerEpoch;  // the first write starts an epoch
+};
+
+// Seals and opens page images: one per open file (not thread-safe, like the file itself). Keeps the
+// keyed GCM contexts of the epochs it met, so a page costs one AES-GCM pass and no key schedule
+// and no HKDF: pages of one epoch share a subkey.
 class PageCipher {
  public:
-  explicit PageCipher(crypto::Bytes prk) : hkdf_(prk) {}
+  // `shared`: the nonce source of the key's other files; null for a key of this file alone.
+  PageCipher(crypto::Bytes key, NonceSource* shared)
+      : hkdf_(key),
+        own_(shared ? nullptr : std::make_unique<NonceSource>()),
+        nonces_(shared ? *shared : *own_) {}
 
   // plain (kP bytes; its last kR bytes are ignored) -> out (kP bytes).
   bool seal(Kind kind, std::uint64_t offset, const std::uint8_t* plain, std::uint8_t* out) {
-    std::uint8_t* salt = out + kP - kR;
-    std::uint8_t* tag = salt + kSaltBytes;
-    nextSalt(salt);
-    std::array<std::uint8_t, crypto::kKeyBytes> key;
-    if (!derive(salt, key)) {
+    auto [epoch, counter] = nonces_.next();
+    crypto::Aes256GcmKey* key = keyFor(epoch);
+    if (!key) {
       return false;
     }
-    auto nonce = nonceFor(kind, offset);
-    bool ok =
-        gcm_.seal(key, nonce, nonce, {plain, kP - kR}, {out, kP - kR}, {tag, crypto::kTagBytes});
-    crypto::wipe(key.data(), key.size());
-    return ok;
+    std::uint8_t* trailer = out + kP - kR;
+    std::memcpy(trailer, epoch.data(), kEpochBytes);
+    putU32(trailer + kEpochBytes, counter);
+    auto nonce = nonceFor(counter);
+    auto aad = aadFor(kind, offset);
+    return key->seal(nonce, aad, {plain, kP - kR}, {out, kP - kR},
+                     {trailer + kEpochBytes + kCounterBytes, crypto::kTagBytes});
   }
 
   // image (kP bytes) -> out (kP bytes: plaintext, then kR zero bytes). False when the image does
-  // not authenticate. `out` must not overlap `image`.
+  // not authenticate; `out` then holds garbage. `out` may be `image` (decrypted in place).
   bool open(Kind kind, std::uint64_t offset, const std::uint8_t* image, std::uint8_t* out) {
-    const std::uint8_t* salt = image + kP - kR;
-    const std::uint8_t* tag = salt + kSaltBytes;
-    std::array<std::uint8_t, crypto::kKeyBytes> key;
-    if (!derive(salt, key)) {
+    std::array<std::uint8_t, kR> trailer;
+    std::memcpy(trailer.data(), image + kP - kR, kR);
+    Epoch epoch;
+    std::memcpy(epoch.data(), trailer.data(), kEpochBytes);
+    crypto::Aes256GcmKey* key = keyFor(epoch);
+    if (!key) {
       return false;
     }
-    auto nonce = nonceFor(kind, offset);
-    bool ok =
-        gcm_.open(key, nonce, nonce, {image, kP - kR}, {out, kP - kR}, {tag, crypto::kTagBytes});
-    crypto::wipe(key.data(), key.size());
+    auto nonce = nonceFor(getU32(trailer.data() + kEpochBytes));
+    auto aad = aadFor(kind, offset);
+    bool ok = key->open(nonce, aad, {image, kP - kR}, {out, kP - kR},
+                        {trailer.data() + kEpochBytes + kCounterBytes, crypto::kTagBytes});
     // SQLite sees zeros in the reserved area: new pages start zeroed and SQLite never writes
     // there, so the WAL frame checksums it computes over whole pages stay reproducible when
     // recovery reads the frames back.
-    if (ok) {
-      std::memset(out + kP - kR, 0, kR);
-    }
+    std::memset(out + kP - kR, 0, kR);
     return ok;
   }
 
  private:
-  // Salts come from the CSPRNG 1 KiB at a time: one RAND_bytes call per page write cost more
-  // than the HKDF (make bench). Salts are public; only their uniqueness matters.
-  void nextSalt(std::uint8_t* salt) {
-    if (saltUsed_ == saltPool_.size()) {
-      core::CsprngRandom::instance().fill(saltPool_);
-      saltUsed_ = 0;
-    }
-    std::memcpy(salt, saltPool_.data() + saltUsed_, kSaltBytes);
-    saltUsed_ += kSaltBytes;
-  }
+  // At most this many epochs' contexts are kept (a database written by many runs of confabd has
+  // pages of many epochs); when full the cache starts over. About 1 KiB each.
+  static constexpr std::size_t kCachedEpochs = 64;
 
-  // The nonce, which is also the associated data: kind (u32 BE) || offset (u64 BE).
-  static std::array<std::uint8_t, crypto::kNonceBytes> nonceFor(Kind kind, std::uint64_t offset) {
+  struct EpochHash {
+    std::size_t operator()(const Epoch& e) const noexcept {
+      std::size_t h;
+      std::memcpy(&h, e.data(), sizeof h);  // epochs are random
+      return h;
+    }
+  };
+
+  // nonce = 8 zero bytes || counter (u32 BE).
+  static std::array<std::uint8_t, crypto::kNonceBytes> nonceFor(std::uint32_t counter) {
     std::array<std::uint8_t, crypto::kNonceBytes> n{};
-    putU32(n.data(), std::uint32_t(kind));
-    putU64(n.data() + 4, offset);
+    putU32(n.data() + 8, counter);
     return n;
   }
 
-  bool derive(const std::uint8_t* salt, std::array<std::uint8_t, crypto::kKeyBytes>& key) {
-    std::uint8_t info[sizeof kInfoLabel - 1 + kSaltBytes];
-    std::memcpy(info, kInfoLabel, sizeof kInfoLabel - 1);
-    std::memcpy(info + sizeof kInfoLabel - 1, salt, kSaltBytes);
-    return hkdf_.expand({info, sizeof info}, key);
+  // The associated data: kind (u32 BE) || offset (u64 BE).
+  static std::array<std::uint8_t, 12> aadFor(Kind kind, std::uint64_t offset) {
+    std::array<std::uint8_t, 12> a{};
+    putU32(a.data(), std::uint32_t(kind));
+    putU64(a.data() + 4, offset);
+    return a;
+  }
+
+  // The keyed context of `epoch`, derived on first use; null on an OpenSSL or memory failure.
+  crypto::Aes256GcmKey* keyFor(const Epoch& epoch) noexcept {
+    if (last_ && lastEpoch_ == epoch) {
+      return last_;
+    }
+    try {
+      auto it = keys_.find(epoch);
+      if (it == keys_.end()) {
+        std::uint8_t info[sizeof kInfoLabel - 1 + kEpochBytes];
+        std::memcpy(info, kInfoLabel, sizeof kInfoLabel - 1);
+        std::memcpy(info + sizeof kInfoLabel - 1, epoch.data(), kEpochBytes);
+        std::array<std::uint8_t, crypto::kKeyBytes> subkey;
+        bool derived = hkdf_.expand({info, sizeof info}, subkey);
+        auto key = derived ? crypto::Aes256GcmKey::create(subkey) : nullptr;
+        crypto::wipe(subkey.data(), subkey.size());
+        if (!key) {
+          return nullptr;
+        }
+        if (keys_.size() >= kCachedEpochs) {
+          keys_.clear();
+        }
+        it = keys_.emplace(epoch, std::move(key)).first;
+      }
+      last_ = it->second.get();
+      lastEpoch_ = epoch;
+      return last_;
+    } catch (...) {  // bad_alloc: fail this page, never unwind into SQLite
+      last_ = nullptr;
+      return nullptr;
+    }
   }
 
   crypto::HkdfSha256 hkdf_;
-  crypto::Aes256Gcm gcm_;
-  std::array<std::uint8_t, 64 * kSaltBytes> saltPool_{};
-  std::size_t saltUsed_ = saltPool_.size();
+  std::unique_ptr<NonceSource> own_;
+  NonceSource& nonces_;
+  std::unordered_map<Epoch, std::unique_ptr<crypto::Aes256GcmKey>, EpochHash> keys_;
+  crypto::Aes256GcmKey* last_ = nullptr;  // the most recently used entry of keys_
+  Epoch lastEpoch_{};
 };
 
 struct EncryptingVfs::Impl {
   sqlite3_vfs vfs{};
   sqlite3_vfs* base = nullptr;
   crypto::SecretKey key;
+  NonceSource nonces;  // for every file sealed under `key`
   EncryptingVfs* owner = nullptr;
   std::string name;
 
@@ -272,21 +348,22 @@ bool laterCommitsAuthenticate(CryptFile* f, std::uint64_t image) {
   return false;
 }
 
-// Reads one page image and decrypts it into `out` (kP bytes; f->buf when null). Returns
+// Reads one page image into `out` (kP bytes; f->buf when null) and decrypts it there. Returns
 // SQLITE_OK, SQLITE_IOERR_SHORT_READ (the image lies wholly past the end of the file: `out` is
 // zeroed), or an error.
 // `lenient`: a failed image reads as zeros instead of an error (WAL recovery and journal
 // playback, where a torn last frame is expected after a crash and SQLite's own checksum then
 // rejects it).
+// Reading straight into SQLite's buffer and decrypting in place touches one 4 KiB buffer instead
+// of two: measurably cheaper per page (docs/benchmarks.md, "Storage").
 int readImage(CryptFile* f, std::uint64_t image, bool lenient, std::uint8_t* out = nullptr) {
   if (!out) {
     out = f->buf;
   }
-  int rc = f->real->pMethods->xRead(f->real, f->buf2, int(kP), sqlite3_int64(image));
+  int rc = f->real->pMethods->xRead(f->real, out, int(kP), sqlite3_int64(image));
   if (rc == SQLITE_IOERR_SHORT_READ) {
-    if (allZero(f->buf2, kP)) {
-      std::memset(out, 0, kP);
-      return SQLITE_IOERR_SHORT_READ;
+    if (allZero(out, kP)) {
+      return SQLITE_IOERR_SHORT_READ;  // the base VFS zero-filled it
     }
     if (lenient) {
       std::memset(out, 0, kP);
@@ -298,11 +375,10 @@ int readImage(CryptFile* f, std::uint64_t image, bool lenient, std::uint8_t* out
   if (rc != SQLITE_OK) {
     return rc;
   }
-  if (f->kind == Kind::Temporary && allZero(f->buf2, kP)) {
-    std::memset(out, 0, kP);  // a block SQLite skipped over; the file system left a hole
-    return SQLITE_OK;
+  if (f->kind == Kind::Temporary && allZero(out, kP)) {
+    return SQLITE_OK;  // a block SQLite skipped over; the file system left a hole
   }
-  if (!f->cipher->open(f->kind, image, f->buf2, out)) {
+  if (!f->cipher->open(f->kind, image, out, out)) {
     if (lenient && !(f->kind == Kind::Wal && laterCommitsAuthenticate(f, image))) {
       core::logger("store")->warn(
           "{} page at offset {} of {} does not authenticate; treated as torn by a crash",
@@ -667,13 +743,13 @@ int vOpen(sqlite3_vfs* v, const char* name, sqlite3_file* file, int flags, int* 
     if (f->kind == Kind::Temporary) {
       std::array<std::uint8_t, crypto::kKeyBytes> ephemeral;
       core::CsprngRandom::instance().fill(ephemeral);
-      f->cipher = new PageCipher(ephemeral);
+      f->cipher = new PageCipher(ephemeral, nullptr);
       crypto::wipe(ephemeral.data(), ephemeral.size());
       sqlite3_int64 phys = 0;
       f->real->pMethods->xFileSize(f->real, &phys);
       f->tempSize = phys / sqlite3_int64(kP) * sqlite3_int64(kTempBlock);
     } else if (f->kind != Kind::Raw) {
-      f->cipher = new PageCipher(impl->key.bytes());
+      f->cipher = new PageCipher(impl->key.bytes(), &impl->nonces);
     }
     f->buf = new std::uint8_t[2 * kP];
     f->buf2 = f->buf + kP;
@@ -794,7 +870,7 @@ Status EncryptingVfs::checkDatabaseFile(const std::string& path) const {
                      path + " is a plaintext SQLite database; the store only opens encrypted ones");
   }
   std::vector<std::uint8_t> plain(kP);
-  PageCipher cipher(impl_->key.bytes());
+  PageCipher cipher(impl_->key.bytes(), &impl_->nonces);
   if (got < kP || !cipher.open(Kind::Database, 0, page.data(), plain.data())) {
     return makeError(ErrorCode::FailedPrecondition,
                      path +

@@ -54,10 +54,12 @@ def load_keys(master_path, data_dir):
 
 
 def open_page(database_key, image, kind, offset):
-    body, salt, tag = image[:PAGE - RESERVE], image[PAGE - 32:PAGE - 16], image[PAGE - 16:]
-    subkey = HKDFExpand(SHA256(), 32, b"confab page v1" + salt).derive(database_key)
-    nonce = struct.pack(">IQ", kind, offset)
-    return AESGCM(subkey).decrypt(nonce, body + tag, nonce)
+    body, tag = image[:PAGE - RESERVE], image[PAGE - 16:]
+    epoch, counter = image[PAGE - 32:PAGE - 20], image[PAGE - 20:PAGE - 16]
+    subkey = HKDFExpand(SHA256(), 32, b"confab page v2" + epoch).derive(database_key)
+    nonce = bytes(8) + counter
+    aad = struct.pack(">IQ", kind, offset)
+    return AESGCM(subkey).decrypt(nonce, body + tag, aad)
 
 
 def database_pages(database_key, data_dir):

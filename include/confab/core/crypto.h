@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -59,6 +60,26 @@ class Aes256Gcm {
  private:
   struct Ctx;
   Ctx* ctx_;
+};
+
+// AES-256-GCM under one fixed key: the key schedule (AES round keys, GHASH key) is computed once
+// and each seal() or open() only sets the nonce. For a key used many times, such as a page epoch's
+// subkey; Aes256Gcm is the one for a different key per call. One object serves both directions.
+class Aes256GcmKey {
+ public:
+  // Null on an OpenSSL failure (no AES-256-GCM, no memory) or when key.size() != kKeyBytes.
+  static std::unique_ptr<Aes256GcmKey> create(Bytes key) noexcept;
+  ~Aes256GcmKey();
+  Aes256GcmKey(const Aes256GcmKey&) = delete;
+  Aes256GcmKey& operator=(const Aes256GcmKey&) = delete;
+
+  // As Aes256Gcm::seal and Aes256Gcm::open, with the key given to create().
+  bool seal(Bytes nonce, Bytes aad, Bytes in, MutableBytes out, MutableBytes tag) noexcept;
+  bool open(Bytes nonce, Bytes aad, Bytes in, MutableBytes out, Bytes tag) noexcept;
+
+ private:
+  Aes256GcmKey() = default;
+  void* ctx_ = nullptr;  // EVP_CIPHER_CTX
 };
 
 // HKDF-Expand (RFC 5869 §2.3) with SHA-256 and a fixed pseudorandom key. Our PRKs are uniformly

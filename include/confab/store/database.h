@@ -55,8 +55,8 @@ struct OpenOptions {
   int busy_timeout_ms = 5000;
   bool read_only = false;
   // Bytes SQLite leaves unused at the end of every page of a new database: the encrypting VFS
-  // keeps each page's salt and tag there (kPageReserveBytes). Ignored for an existing file,
-  // whose header already says.
+  // keeps each page's epoch, counter and tag there (kPageReserveBytes). Ignored for an existing
+  // file, whose header already says.
   int reserve_bytes = 0;
   // SQLite's page cache for this connection; 0: SQLite's default (2 MiB).
   int cache_kib = 0;

@@ -4,12 +4,14 @@
 // journal with AES-256-GCM before it reaches the base VFS, and every temporary file with a
 // throw-away key. The format is specified in docs/storage-format.md ("Database pages"):
 //
-//   page image (4096 bytes) = ciphertext (4064) || salt (16) || tag (16)
-//   subkey = HKDF-Expand(database key, "confab page v1" || salt, 32)
-//   nonce = AAD = kind (u32 BE: 1 database, 2 WAL, 3 journal, 4 temporary) || offset (u64 BE)
+//   page image (4096 bytes) = ciphertext (4064) || epoch (12) || counter (u32 BE) || tag (16)
+//   subkey = HKDF-Expand(database key, "confab page v2" || epoch, 32)
+//   nonce = 8 zero bytes || counter
+//   AAD = kind (u32 BE: 1 database, 2 WAL, 3 journal, 4 temporary) || offset (u64 BE)
 //
-// A fresh random salt on every write gives every write its own key, so no (key, nonce) pair ever
-// repeats; the 32 bytes live in the page's reserved area (Database::open sets reserve_bytes = 32).
+// Each instance draws a random epoch and numbers its writes under it (a new epoch every 2^32), so
+// no (subkey, nonce) pair repeats; the 32 bytes live in the page's reserved area (Database::open
+// sets reserve_bytes = 32). Open files keep the keyed contexts of the epochs they read.
 // A page that fails authentication is reported as SQLITE_IOERR_DATA for that read, logged, and
 // counted; the process carries on.
 //
@@ -28,7 +30,7 @@
 namespace confab::store {
 
 inline constexpr int kPageBytes = 4096;
-inline constexpr int kPageReserveBytes = 32;  // salt (16) + GCM tag (16)
+inline constexpr int kPageReserveBytes = 32;  // epoch (12) + counter (4) + GCM tag (16)
 
 class EncryptingVfs {
  public:

@@ -35,14 +35,43 @@ TEST(Crypto, HkdfExpandMatchesRfc5869TestCase1AndRepeats) {
               "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208"
               "d5b887185865");
   }
-  std::vector<std::uint8_t> pageInfo(asBytes("confab page v1").begin(),
-                                     asBytes("confab page v1").end());
-  auto salt = iota(16);
+  std::vector<std::uint8_t> pageInfo(asBytes("confab page v2").begin(),
+                                     asBytes("confab page v2").end());
+  auto salt = iota(12);
   pageInfo.insert(pageInfo.end(), salt.begin(), salt.end());
   HkdfSha256 page(iota(32));
   std::vector<std::uint8_t> subkey(32);
   ASSERT_TRUE(page.expand(pageInfo, subkey));
-  EXPECT_EQ(toHex(subkey), "55badecfd9eb221faf5bcae7af2aa7afff1318b34d9f584d944904af80183193");
+  EXPECT_EQ(toHex(subkey), "e43c114afdc2c9e379ce563e51d2f1dbfbb303a506786e00e5fac1b850e8012d");
+}
+
+// The keyed context gives Aes256Gcm's output for its key, in both directions and in any order,
+// without re-keying.
+TEST(Crypto, AesGcmKeySealsAndOpensLikeAes256Gcm) {
+  auto key = iota(32);
+  auto aad = asBytes("aad");
+  auto plain = asBytes("confab plaintext");
+  auto k = Aes256GcmKey::create(key);
+  ASSERT_TRUE(k);
+  EXPECT_FALSE(Aes256GcmKey::create(iota(16)));
+  Aes256Gcm gcm;
+  for (std::uint8_t n = 0; n < 3; ++n) {
+    std::vector<std::uint8_t> nonce(12, n);
+    std::vector<std::uint8_t> c1(plain.size()), t1(16), c2(plain.size()), t2(16);
+    ASSERT_TRUE(k->seal(nonce, aad, plain, c1, t1));
+    ASSERT_TRUE(gcm.seal(key, nonce, aad, plain, c2, t2));
+    EXPECT_EQ(toHex(c1) + toHex(t1), toHex(c2) + toHex(t2));
+    std::vector<std::uint8_t> back(plain.size());
+    ASSERT_TRUE(k->open(nonce, aad, c1, back, t1));
+    EXPECT_EQ(std::string(back.begin(), back.end()), "confab plaintext");
+    t1[0] ^= 1;
+    EXPECT_FALSE(k->open(nonce, aad, c1, back, t1));
+  }
+  std::vector<std::uint8_t> nonce = iota(12);
+  std::vector<std::uint8_t> c(plain.size()), t(16);
+  ASSERT_TRUE(k->seal(nonce, aad, plain, c, t));
+  EXPECT_EQ(toHex(c) + toHex(t),
+            "246db87da487e26be120fee5c58c001911b1757d6101242064d581aaf1843583");
 }
 
 TEST(Crypto, AesGcmSealsLikeAnIndependentImplementationAndRejectsTampering) {

@@ -92,6 +92,42 @@ TEST(EncryptingVfs, NoPlaintextInTheDatabaseOrItsWal) {
   EXPECT_EQ(fs::file_size(dir.path() / "c.db") % kPageBytes, 0u);
 }
 
+// Every sealed image names its epoch and counter (docs/storage-format.md); under one database key
+// no (epoch, counter) pair may appear twice, across rewrites of a page, the WAL and the database
+// file, and across runs (each VFS instance starts its own epoch).
+TEST(EncryptingVfs, NoTwoWritesShareAnEpochAndCounter) {
+  TestDir dir("vfs");
+  auto key = randomKey();
+  std::set<std::string> seen;
+  std::set<std::string> epochs;
+  int images = 0;
+  auto collect = [&](const fs::path& file, std::size_t first, std::size_t stride) {
+    std::string raw = slurp(file);
+    for (std::size_t at = first; at + kPageBytes <= raw.size(); at += stride) {
+      std::string trailer = raw.substr(at + kPageBytes - kPageReserveBytes, 16);
+      ++images;
+      EXPECT_TRUE(seen.insert(trailer).second) << file << " offset " << at;
+      epochs.insert(trailer.substr(0, 12));
+    }
+  };
+  for (int run = 0; run < 2; ++run) {
+    auto vfs = EncryptingVfs::create(key);
+    auto db = Database::open(encrypted(dir.path() / "c.db", **vfs));
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    ASSERT_TRUE((*db)->exec("PRAGMA wal_autocheckpoint=0").ok());
+    // The same rows rewritten in many transactions: the same pages sealed again and again.
+    for (int round = 0; round < 20; ++round) {
+      fill(**db, 5, 0);
+      ASSERT_TRUE((*db)->exec("DELETE FROM t").ok());
+    }
+    collect(dir.path() / "c.db-wal", 32 + 24, 24 + kPageBytes);
+    ASSERT_TRUE((*db)->exec("PRAGMA wal_checkpoint(TRUNCATE)").ok());
+  }
+  collect(dir.path() / "c.db", 0, kPageBytes);
+  EXPECT_GT(images, 200);
+  EXPECT_EQ(epochs.size(), 2u) << "one epoch per run of the VFS";
+}
+
 TEST(EncryptingVfs, ReopensWithTheSameKeyAndRefusesAnother) {
   TestDir dir("vfs");
   auto key = randomKey();
