@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/pem.h>
 
 #include <algorithm>
 #include <cctype>
@@ -197,6 +198,70 @@ bool HkdfSha256::expand(Bytes info, MutableBytes out) {
   }
   wipe(t, sizeof t);
   return true;
+}
+
+std::unique_ptr<Ed25519Key> Ed25519Key::fromSeed(Bytes seed) noexcept {
+  if (seed.size() != 32) {
+    return nullptr;
+  }
+  std::unique_ptr<Ed25519Key> self(new (std::nothrow) Ed25519Key);
+  if (!self) {
+    return nullptr;
+  }
+  EVP_PKEY* k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size());
+  self->pkey_ = k;
+  std::size_t len = self->public_.size();
+  if (!k || EVP_PKEY_get_raw_public_key(k, self->public_.data(), &len) != 1 || len != 32) {
+    return nullptr;
+  }
+  return self;
+}
+
+Ed25519Key::~Ed25519Key() {
+  EVP_PKEY_free(static_cast<EVP_PKEY*>(pkey_));
+}
+
+std::string Ed25519Key::publicKeyPem() const {
+  BIO* bio = BIO_new(BIO_s_mem());
+  std::string out;
+  if (bio && PEM_write_bio_PUBKEY(bio, static_cast<EVP_PKEY*>(pkey_)) == 1) {
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    out.assign(data, static_cast<std::size_t>(n));
+  }
+  BIO_free(bio);
+  return out;
+}
+
+std::optional<std::array<std::uint8_t, 64>> Ed25519Key::sign(Bytes message) const {
+  std::array<std::uint8_t, 64> sig{};
+  std::size_t len = sig.size();
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok =
+      ctx &&
+      EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, static_cast<EVP_PKEY*>(pkey_)) == 1 &&
+      EVP_DigestSign(ctx, sig.data(), &len, message.data(), message.size()) == 1 &&
+      len == sig.size();
+  EVP_MD_CTX_free(ctx);
+  if (!ok) {
+    return std::nullopt;
+  }
+  return sig;
+}
+
+bool ed25519Verify(Bytes public_key, Bytes message, Bytes signature) {
+  if (public_key.size() != 32 || signature.size() != 64) {
+    return false;
+  }
+  EVP_PKEY* k =
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_key.data(), public_key.size());
+  EVP_MD_CTX* ctx = k ? EVP_MD_CTX_new() : nullptr;
+  bool ok = ctx && EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, k) == 1 &&
+            EVP_DigestVerify(ctx, signature.data(), signature.size(), message.data(),
+                             message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  EVP_PKEY_free(k);
+  return ok;
 }
 
 std::array<std::uint8_t, 32> hmacSha256(Bytes key, Bytes data) {

@@ -35,6 +35,7 @@ constexpr std::string_view kFormatName = "confab key store";
 constexpr std::string_view kAadPrefix = "confab key v1";
 constexpr std::string_view kPurposeDatabase = "database";
 constexpr std::string_view kPurposeData = "data";
+constexpr std::string_view kPurposeAuditSigning = "audit-signing";
 constexpr std::size_t kKeyIdBytes = 16;  // ids are 32 hex digits
 constexpr std::size_t kWrappedBytes = crypto::kKeyBytes + crypto::kTagBytes;
 
@@ -364,6 +365,15 @@ Status KeyStore::load(const crypto::SecretKey& master) {
     state.pending.emplace();
     CONFAB_TRY(readEntry(*pending, "pending_database_key", kPurposeDatabase, *state.pending));
   }
+  if (j.contains("audit_signing_key")) {
+    const json* signing = member(j, "audit_signing_key", json::value_t::object);
+    if (!signing) {
+      return invalid("audit_signing_key");
+    }
+    state.audit_signing.emplace();
+    CONFAB_TRY(
+        readEntry(*signing, "audit_signing_key", kPurposeAuditSigning, *state.audit_signing));
+  }
   const json* data = member(j, "data_keys", json::value_t::array);
   if (!data) {
     return invalid("data_keys");
@@ -422,6 +432,9 @@ Status KeyStore::save(const State& state) {
   if (state.pending) {
     j["pending_database_key"] = entry(*state.pending, false);
   }
+  if (state.audit_signing) {
+    j["audit_signing_key"] = entry(*state.audit_signing, false);
+  }
   json data = json::array();
   for (const auto& [id, w] : state.data) {
     data.push_back(entry(w, true));
@@ -455,7 +468,8 @@ KeyStore::Wrapped KeyStore::newKey(const crypto::SecretKey& master, const std::s
 
 bool KeyStore::idInUse(const std::string& id) const {
   if (state_.database.id == id || (state_.pending && state_.pending->id == id) ||
-      state_.data.count(id) || ledger_.count(id)) {
+      (state_.audit_signing && state_.audit_signing->id == id) || state_.data.count(id) ||
+      ledger_.count(id)) {
     return true;
   }
   return std::any_of(state_.destroyed.begin(), state_.destroyed.end(),
@@ -658,6 +672,9 @@ Status KeyStore::rewrap(const crypto::SecretKey& new_master, const fs::path& new
   if (next.pending) {
     seal(gcm, new_master, kPurposeDatabase, *next.pending, random_);
   }
+  if (next.audit_signing) {
+    seal(gcm, new_master, kPurposeAuditSigning, *next.audit_signing, random_);
+  }
   for (auto& [id, w] : next.data) {
     seal(gcm, new_master, kPurposeData, w, random_);
   }
@@ -725,6 +742,20 @@ std::optional<std::string> KeyStore::pendingDatabaseKeyId() const {
     return std::nullopt;
   }
   return state_.pending->id;
+}
+
+Result<KeyStore::SigningSeed> KeyStore::auditSigningKey() {
+  std::lock_guard lock(mu_);
+  if (!state_.audit_signing) {
+    if (options_.read_only) {
+      return readOnlyError();
+    }
+    State next = state_;
+    next.audit_signing = newKey(state_.master, std::string(kPurposeAuditSigning), {});
+    CONFAB_TRY(save(next));
+    state_ = std::move(next);
+  }
+  return SigningSeed{state_.audit_signing->id, state_.audit_signing->key};
 }
 
 }  // namespace confab::store

@@ -113,6 +113,32 @@ class Sha256 {
   void* ctx_;
 };
 
+// Ed25519 signatures (RFC 8032) over OpenSSL. A key made from a 32-byte seed; thread-safe (each
+// sign() uses its own OpenSSL context).
+class Ed25519Key {
+ public:
+  // Null on an OpenSSL failure or when seed.size() != 32.
+  static std::unique_ptr<Ed25519Key> fromSeed(Bytes seed) noexcept;
+  ~Ed25519Key();
+  Ed25519Key(const Ed25519Key&) = delete;
+  Ed25519Key& operator=(const Ed25519Key&) = delete;
+
+  const std::array<std::uint8_t, 32>& publicKey() const { return public_; }
+  // The public key as a PEM "PUBLIC KEY" block (SubjectPublicKeyInfo, RFC 8410).
+  std::string publicKeyPem() const;
+  // Empty only on an OpenSSL failure.
+  std::optional<std::array<std::uint8_t, 64>> sign(Bytes message) const;
+
+ private:
+  Ed25519Key() = default;
+  void* pkey_ = nullptr;  // EVP_PKEY
+  std::array<std::uint8_t, 32> public_{};
+};
+
+// True when `signature` (64 bytes) is a valid Ed25519 signature of `message` under `public_key`
+// (32 bytes).
+bool ed25519Verify(Bytes public_key, Bytes message, Bytes signature);
+
 // HMAC-SHA256(key, data).
 std::array<std::uint8_t, 32> hmacSha256(Bytes key, Bytes data);
 std::array<std::uint8_t, 32> sha256(Bytes data);

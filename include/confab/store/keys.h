@@ -5,6 +5,7 @@
 //   master key (a file outside the data directory, mode 0600)
 //     └─ wraps ─▶ database key   (one; the page-encrypting VFS seals every page with subkeys of it)
 //     └─ wraps ─▶ data keys      (one per account; the blob store seals that account's files)
+//     └─ wraps ─▶ audit signing key (Ed25519 seed; signs audit checkpoints)
 //
 // The wrapped keys live in <data_dir>/keystore.json, rewritten atomically on every change, so
 // re-wrapping under a new master key is one small file write. Destroying an account's data key
@@ -153,6 +154,17 @@ class KeyStore : public DataKeys {
   Status rewrap(const core::crypto::SecretKey& new_master,
                 const std::filesystem::path& new_shred_ledger = {});
 
+  // The seed of the Ed25519 key that signs audit checkpoints (RFC 8032 §5.1.5: 32 random bytes),
+  // created and persisted on first use and re-wrapped with every other key by rewrap(). Kept here
+  // rather than in the database so that someone able to rewrite database rows cannot sign.
+  // FailedPrecondition when it does not exist yet and the store is read-only; Internal when it
+  // cannot be persisted.
+  struct SigningSeed {
+    std::string id;
+    core::crypto::SecretKey seed;
+  };
+  Result<SigningSeed> auditSigningKey();
+
   // For `rekey --database`. stageDatabaseKey() persists a new random database key as pending and
   // returns it; FailedPrecondition if one is pending already (an interrupted re-encryption: resume
   // with pendingDatabaseKey() or drop it). commitDatabaseKey() makes the pending key current and
@@ -182,6 +194,7 @@ class KeyStore : public DataKeys {
     core::crypto::SecretKey master;
     Wrapped database;
     std::optional<Wrapped> pending;
+    std::optional<Wrapped> audit_signing;
     std::map<std::string, Wrapped> data;  // by id
     std::vector<Destroyed> destroyed;
   };

@@ -74,6 +74,30 @@ TEST(Crypto, AesGcmKeySealsAndOpensLikeAes256Gcm) {
             "246db87da487e26be120fee5c58c001911b1757d6101242064d581aaf1843583");
 }
 
+// RFC 8032 §7.1, TEST 1 (the empty message), and tampering.
+TEST(Crypto, Ed25519MatchesRfc8032AndRejectsForgeries) {
+  auto seed = hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+  auto key = Ed25519Key::fromSeed(seed);
+  ASSERT_TRUE(key);
+  EXPECT_EQ(toHex(key->publicKey()),
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  auto sig = key->sign({});
+  ASSERT_TRUE(sig);
+  EXPECT_EQ(toHex(*sig),
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39"
+            "701cf9b46bd25bf5f0595bbe24655141438e7a100b");
+  EXPECT_TRUE(ed25519Verify(key->publicKey(), {}, *sig));
+  auto msg = asBytes("checkpoint");
+  auto s2 = key->sign(msg);
+  ASSERT_TRUE(s2);
+  EXPECT_TRUE(ed25519Verify(key->publicKey(), msg, *s2));
+  EXPECT_FALSE(ed25519Verify(key->publicKey(), asBytes("checkpoinT"), *s2));
+  (*s2)[10] ^= 1;
+  EXPECT_FALSE(ed25519Verify(key->publicKey(), msg, *s2));
+  EXPECT_EQ(key->publicKeyPem().rfind("-----BEGIN PUBLIC KEY-----\n", 0), 0u);
+  EXPECT_FALSE(Ed25519Key::fromSeed(iota(31)));
+}
+
 TEST(Crypto, AesGcmSealsLikeAnIndependentImplementationAndRejectsTampering) {
   auto key = iota(32);
   auto nonce = iota(12);

@@ -674,6 +674,7 @@ TEST(KeyStore, RewrapMovesEveryKeyToTheNewMaster) {
   crypto::SecretKey pending;
   std::vector<DataKey> keys;
   DataKey doomed;
+  KeyStore::SigningSeed signing;
   {
     auto s = openStore(data, keyOf(1), random, old_ledger);
     ASSERT_TRUE(s);
@@ -683,6 +684,7 @@ TEST(KeyStore, RewrapMovesEveryKeyToTheNewMaster) {
     }
     doomed = *s->keyForWriting("gone");
     ASSERT_TRUE(s->destroyAccountKeys("gone", std::chrono::system_clock::now()).ok());
+    signing = *s->auditSigningKey();
     auto staged = s->stageDatabaseKey();
     ASSERT_TRUE(staged.ok());
     pending = *staged;
@@ -707,6 +709,48 @@ TEST(KeyStore, RewrapMovesEveryKeyToTheNewMaster) {
     EXPECT_TRUE(again->key == k.key);
   }
   EXPECT_EQ(s->keyById(doomed.id).error().message, "data key " + doomed.id + " was destroyed");
+  auto again = s->auditSigningKey();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, signing.id);
+  EXPECT_TRUE(again->seed == signing.seed);
+}
+
+// The audit signing key: made once, kept across reopening, never in the clear on disk, and not
+// created by a read-only opener.
+TEST(KeyStore, AuditSigningKeyIsCreatedOnceAndPersisted) {
+  TestDir dir("keys");
+  SeededRandom random(21);
+  KeyStore::SigningSeed first;
+  {
+    auto s = openStore(dir.path(), keyOf(1), random);
+    ASSERT_TRUE(s);
+    auto k = s->auditSigningKey();
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    first = *k;
+    auto twice = s->auditSigningKey();
+    EXPECT_EQ(twice->id, first.id);
+    EXPECT_TRUE(twice->seed == first.seed);
+  }
+  std::string text = readFile(dir.path() / "keystore.json");
+  EXPECT_NE(text.find("\"audit_signing_key\""), std::string::npos);
+  EXPECT_EQ(text.find(crypto::toHex(first.seed.bytes())), std::string::npos);
+  EXPECT_EQ(text.find(crypto::toBase64(first.seed.bytes())), std::string::npos);
+  auto s = openStore(dir.path(), keyOf(1), random, {}, false);
+  ASSERT_TRUE(s);
+  auto k = s->auditSigningKey();
+  ASSERT_TRUE(k.ok());
+  EXPECT_TRUE(k->seed == first.seed);
+  s.reset();
+
+  TestDir other("keys-ro");
+  ASSERT_TRUE(openStore(other.path(), keyOf(1), random));
+  KeyStoreOptions read_only;
+  read_only.read_only = true;
+  auto ro = KeyStore::open(other.path(), keyOf(1), random, false, read_only);
+  ASSERT_TRUE(ro.ok());
+  auto none = (*ro)->auditSigningKey();
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, ErrorCode::FailedPrecondition);
 }
 
 TEST(KeyStore, LedgerExistsOnceTheKeyStoreDoes) {
