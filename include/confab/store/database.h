@@ -7,10 +7,13 @@
 #include <confab/core/result.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -85,9 +88,18 @@ class Database {
   Status checkIntegrity();
   sqlite3* handle() { return db_; }
 
+  // Work for once the current transaction has committed: Store::write runs it on the writer
+  // thread right after COMMIT, in the order added; a rollback discards it. For what must only
+  // happen if the change is durable — a log line about it, removing a file after its row. It must
+  // not block for long; an exception from it is swallowed.
+  void afterCommit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
+  // Hands the queued work over (and forgets it): Store::write runs it, or drops it on rollback.
+  std::vector<std::function<void()>> takeAfterCommit() { return std::exchange(after_commit_, {}); }
+
  private:
   explicit Database(sqlite3* db) : db_(db) {}
   sqlite3* db_;
+  std::vector<std::function<void()>> after_commit_;
 };
 
 // Error for the last failure on `db`, with `what` as context (logged, never shown to clients).

@@ -91,16 +91,25 @@ class Store {
     } catch (...) {
       // Never leave the writer inside a transaction: every later write would fail.
       (void)db.exec("ROLLBACK");
+      db.takeAfterCommit();
       throw;
     }
     Result<T>& r = *out;
     if (!r.ok()) {
       (void)db.exec("ROLLBACK");
+      db.takeAfterCommit();
       return r;
     }
     if (auto s = db.exec("COMMIT"); !s.ok()) {
       (void)db.exec("ROLLBACK");
+      db.takeAfterCommit();
       return s.error();
+    }
+    for (auto& fn : db.takeAfterCommit()) {
+      try {
+        fn();
+      } catch (...) {  // the change is committed; what follows it must not undo the answer
+      }
     }
     return std::move(r);
   }

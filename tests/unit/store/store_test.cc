@@ -127,6 +127,34 @@ TEST_F(StoreTest, AFailedWriteChangesNothing) {
   EXPECT_EQ(*count, 0);
 }
 
+// Work queued with Database::afterCommit runs only when the transaction commits, in order.
+TEST_F(StoreTest, AfterCommitWorkRunsOnCommitAndIsDroppedOnRollback) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  std::vector<std::string> ran;
+  auto ok = store->writeNow<int>([&](Database& db) -> Result<int> {
+    db.afterCommit([&] { ran.push_back("first"); });
+    db.afterCommit([&] { ran.push_back("second"); });
+    EXPECT_TRUE(ran.empty());  // not before the commit
+    return 0;
+  });
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ran, (std::vector<std::string>{"first", "second"}));
+  auto failed = store->writeNow<int>([&](Database& db) -> Result<int> {
+    db.afterCommit([&] { ran.push_back("rolled back"); });
+    return makeError(ErrorCode::InvalidArgument, "refused");
+  });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_THROW((void)store->writeNow<int>([&](Database& db) -> Result<int> {
+    db.afterCommit([&] { ran.push_back("thrown"); });
+    throw std::runtime_error("job failed");
+  }),
+               std::runtime_error);
+  auto later = store->writeNow<int>([&](Database&) -> Result<int> { return 0; });
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(ran, (std::vector<std::string>{"first", "second"}));
+}
+
 TEST_F(StoreTest, AsyncWriteIsVisibleToReadersAndRunsAfterCommitHook) {
   auto store = open();
   ASSERT_TRUE(store);
