@@ -76,6 +76,19 @@ Status Statement::run() {
   return {};
 }
 
+Status Statement::forEachRow(const std::function<void(const Statement&)>& row) {
+  for (;;) {
+    auto more = step();
+    if (!more.ok()) {
+      return more.error();
+    }
+    if (!*more) {
+      return {};
+    }
+    row(*this);
+  }
+}
+
 void Statement::reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);

@@ -37,6 +37,8 @@ class Statement {
   Result<bool> step();
   // Runs a statement that returns no rows.
   Status run();
+  // Steps through every remaining row, calling `row` with this statement positioned on it.
+  Status forEachRow(const std::function<void(const Statement&)>& row);
   void reset();
 
   std::int64_t int64(int column) const;
