@@ -132,12 +132,42 @@ int runCommandLine(int argc, char** argv) {
     sub->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
     sub->add_option("--data-dir", data_dir, "data directory (default ./var)");
   }
+  auto* audit_cmd = cli.add_subcommand("audit", "the audit log (docs/audit.md)");
+  audit_cmd->require_subcommand(1);
+  std::vector<std::string> verify_accounts;
+  std::vector<std::string> verify_logs;
+  std::string verify_key;
+  auto* verify = audit_cmd->add_subcommand(
+      "verify",
+      "walk every account's hash chain against its signed checkpoints and those in the log; "
+      "exit 1 and name the first broken link when one does not hold (confabd may run)");
+  verify->add_option("--account", verify_accounts, "only this account (repeatable)");
+  verify
+      ->add_option("--log", verify_logs,
+                   "a confabd log (text or JSON lines) whose \"audit checkpoint\" lines are "
+                   "checked too (repeatable)")
+      ->check(CLI::ExistingFile);
+  verify
+      ->add_option("--public-key", verify_key,
+                   "trust only this Ed25519 public key (PEM from confabd audit public-key)")
+      ->check(CLI::ExistingFile);
+  auto* public_key = audit_cmd->add_subcommand(
+      "public-key", "print the PEM public key that verifies audit checkpoints");
+  auto* retention_cmd = cli.add_subcommand("retention", "data that expires on schedule");
+  retention_cmd->require_subcommand(1);
+  auto* retention_run = retention_cmd->add_subcommand(
+      "run", "run every retention job now, to completion (confabd stopped; else kill -USR1)");
+  for (auto* sub : {verify, public_key, retention_run}) {
+    sub->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+    sub->add_option("--data-dir", data_dir, "data directory (default ./var)");
+    sub->add_option("--master-key-file", master_key_file, "the master key file");
+  }
   try {
     cli.parse(argc, argv);
     if (rekey->parsed() && new_master_key_file.empty() && !rekey_database) {
       throw CLI::ValidationError("rekey: give --new-master-key-file FILE or --database");
     }
-    for (auto* sub : {rekey, backup, restore}) {
+    for (auto* sub : {rekey, backup, restore, audit_cmd, retention_cmd}) {
       if (sub->parsed() && (check_config || !ready_file.empty())) {
         throw CLI::ValidationError(sub->get_name() +
                                    ": --check-config and --ready-file do not apply");
@@ -195,6 +225,15 @@ int runCommandLine(int argc, char** argv) {
   }
   if (restore->parsed()) {
     return restoreCommand(*cfg, restore_file, backup_key_file, shred_ledgers);
+  }
+  if (verify->parsed()) {
+    return auditVerifyCommand(*cfg, verify_accounts, verify_logs, verify_key);
+  }
+  if (public_key->parsed()) {
+    return auditPublicKeyCommand(*cfg);
+  }
+  if (retention_run->parsed()) {
+    return retentionRunCommand(*cfg);
   }
   core::logger("app")->info("confabd {} ({}) starting, data directory {}", core::kVersion,
                             core::kGitCommit, cfg->server.data_dir);

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <confab/app/daemon.h>
 #include <confab/app/routes.h>
+#include <confab/app/services.h>
+#include <confab/audit/audit_log.h>
+#include <confab/audit/retention.h>
 #include <confab/core/log.h>
 #include <confab/core/metrics.h>
 #include <confab/core/version.h>
@@ -9,6 +12,7 @@
 #include <confab/store/blob_store.h>
 #include <confab/store/encrypting_vfs.h>
 #include <confab/store/keys.h>
+#include <confab/store/node.h>
 #include <confab/store/rekey.h>
 #include <confab/store/store.h>
 
@@ -46,6 +50,9 @@ struct Daemon::Parts {
   std::unique_ptr<store::EncryptingVfs> vfs;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::BlobStore> blobs;
+  // The audit log signs with a key from the key store; the scheduler's jobs point into the log.
+  std::unique_ptr<audit::AuditLog> audit;
+  std::unique_ptr<audit::RetentionScheduler> retention;
   events::EventHub hub;
   std::unique_ptr<events::EventBus> bus;
   api::NoIdentityProvider no_identity;
@@ -53,7 +60,7 @@ struct Daemon::Parts {
   net::Router metrics_routes;
   std::unique_ptr<net::Server> server;
   std::unique_ptr<asio::signal_set> signals;
-  std::unique_ptr<asio::steady_timer> purge_timer;
+  std::unique_ptr<asio::steady_timer> checkpoint_timer;
   std::atomic<bool> stopping{false};
   std::mutex stop_mu;           // guards server creation against requestStop()
   bool stop_requested = false;  // under stop_mu
@@ -64,7 +71,8 @@ struct Daemon::Parts {
     stopping = true;
     server->stop(grace, [this] {
       signals->cancel();
-      purge_timer->cancel();
+      checkpoint_timer->cancel();
+      retention->stop();
       ioc.stop();
       for (auto& w : workers) {
         w->stop();
@@ -186,6 +194,30 @@ int Daemon::run() {
   p.store = std::move(*store);
   log->info("store {} at schema version {}, encrypted (database key {})", p.store->path(),
             p.store->schemaVersion(), p.keys->databaseKeyId());
+  // SPEC.md §7: one node serves one region, and a data directory holds one region's data.
+  auto region = p.store->writeNow<std::string>(
+      [&](store::Database& db) { return store::claimRegion(db, config_.region.serves); });
+  if (!region.ok()) {
+    log->critical("cannot read the node's region: {}", region.error().message);
+    return kExitFailure;
+  }
+  if (*region != config_.region.serves) {
+    log->critical(
+        "region.serves: this data directory holds the data of region \"{}\", but this node is "
+        "configured to serve \"{}\"; a node serves the one region of its data directory "
+        "(docs/operations.md, \"Regions\")",
+        *region, config_.region.serves);
+    return kExitBadConfig;
+  }
+  std::string key_error;
+  auto audit_key = auditSigningKey(*p.keys, &key_error);
+  if (!audit_key) {
+    log->critical("cannot open the audit signing key: {}", key_error);
+    return kExitFailure;
+  }
+  p.audit = std::make_unique<audit::AuditLog>(audit_key, clock, auditOptions(config_));
+  log->info("serving region {}; audit checkpoints signed with Ed25519 key {}", *region,
+            p.audit->keyId());
   p.blobs = std::make_unique<store::BlobStore>(data_dir / "blobs", *p.keys, random);
   auto swept = p.store->writeNow<store::SweepReport>(
       [&](store::Database& db) { return p.blobs->sweep(db); });
@@ -224,8 +256,12 @@ int Daemon::run() {
   p.metrics.set("confab_build_info", {{"version", core::kVersion}, {"commit", core::kGitCommit}},
                 1);
 
-  registerRoutes(RouteDependencies{config_, *p.store, *p.bus, authenticator, p.metrics, p.stopping},
-                 p.api, p.metrics_routes);
+  p.retention =
+      makeRetentionScheduler(config_, *p.store, p.blobs.get(), *p.audit, clock, &p.metrics, {});
+
+  registerRoutes(
+      RouteDependencies{config_, *p.store, *p.bus, authenticator, p.metrics, p.stopping, *p.audit},
+      p.api, p.metrics_routes);
 
   net::ServerOptions server_options{config_.server, config_.limits, config_.websocket, cert, key};
   {
@@ -257,6 +293,7 @@ int Daemon::run() {
   }
 
   p.signals = std::make_unique<asio::signal_set>(p.ioc, SIGINT, SIGTERM, SIGHUP);
+  p.signals->add(SIGUSR1);
   std::function<void()> wait_signal;
   wait_signal = [&] {
     p.signals->async_wait([&](const boost::system::error_code& sec, int signo) {
@@ -275,40 +312,37 @@ int Daemon::run() {
         wait_signal();
         return;
       }
+      if (signo == SIGUSR1) {
+        log->info("SIGUSR1: retention run requested");
+        p.retention->trigger();
+        wait_signal();
+        return;
+      }
       log->info("signal {}: stopping", signo);
       requestStop();
     });
   };
   wait_signal();
 
-  // Event retention: purge expired events now and every minute, in bounded batches.
-  p.purge_timer = std::make_unique<asio::steady_timer>(p.ioc);
-  events::Retention retention{static_cast<std::int64_t>(config_.events.retention_seconds) * 1000,
-                              config_.events.retention_count};
+  // Retention (audit entries, events, and what later modules register) runs on the main
+  // io_context, one batch per write; audit chains are signed every checkpoint interval.
+  p.retention->start(p.ioc.get_executor());
+  p.checkpoint_timer = std::make_unique<asio::steady_timer>(p.ioc);
   asio::co_spawn(
       p.ioc,
       [&]() -> asio::awaitable<void> {
+        const auto interval = std::chrono::seconds(config_.audit.checkpoint_interval_seconds);
         while (!p.stopping.load()) {
-          std::int64_t total = 0;
-          for (;;) {
-            auto now = core::toUnixMillis(clock.now());
-            auto removed = co_await p.store->write<std::int64_t>([&](store::Database& db) {
-              return events::EventLog::purge(db, retention, now, 1000);
-            });
-            if (!removed.ok()) {
-              log->warn("event purge failed: {}", removed.error().message);
-              break;
-            }
-            total += *removed;
-            if (*removed < 1000 || p.stopping.load()) {
-              break;
-            }
+          p.checkpoint_timer->expires_after(interval);
+          auto [tec] = co_await p.checkpoint_timer->async_wait(asio::as_tuple(asio::use_awaitable));
+          if (tec || p.stopping.load()) {
+            break;
           }
-          if (total > 0) {
-            log->info("event retention removed {} event(s)", total);
+          auto signed_ = co_await p.store->write<int>(
+              [&](store::Database& db) { return p.audit->checkpointAll(db); });
+          if (!signed_.ok()) {
+            log->error("audit checkpoint failed: {}", signed_.error().message);
           }
-          p.purge_timer->expires_after(std::chrono::minutes(1));
-          co_await p.purge_timer->async_wait(asio::as_tuple(asio::use_awaitable));
         }
       },
       asio::detached);
@@ -322,7 +356,7 @@ int Daemon::run() {
 
   if (options_.on_listening) {
     asio::post(p.ioc, [this, &p] {
-      DaemonServices services{*p.bus, *p.store, *p.blobs, *p.keys};
+      DaemonServices services{*p.bus, *p.store, *p.blobs, *p.keys, *p.audit, *p.retention};
       options_.on_listening(services, p.ioc);
     });
   }
@@ -337,6 +371,13 @@ int Daemon::run() {
     t.join();
   }
   p.worker_guards.clear();
+  p.retention->stop();
+  // The last heads go to the log, so that entries written since the last interval are covered.
+  auto signed_last =
+      p.store->writeNow<int>([&](store::Database& db) { return p.audit->checkpointAll(db); });
+  if (!signed_last.ok()) {
+    log->warn("audit checkpoint at shutdown failed: {}", signed_last.error().message);
+  }
   auto cp = p.store->checkpoint();
   if (!cp.ok()) {
     log->warn("WAL checkpoint at shutdown failed: {}", cp.error().message);
@@ -380,7 +421,7 @@ void Daemon::requestStop() {
     return;
   }
   p.stop_requested = true;
-  if (p.server && p.signals && p.purge_timer) {
+  if (p.server && p.signals && p.checkpoint_timer) {
     p.beginStop();
   }
   // Otherwise run() has not finished starting: it sees stop_requested once it has.

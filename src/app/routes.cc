@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <confab/api/access.h>
 #include <confab/api/routes.h>
 #include <confab/app/routes.h>
 
@@ -14,6 +15,8 @@ void registerRoutes(const RouteDependencies& deps, net::Router& api, net::Router
       api::makeEventsSocket(deps.bus, deps.authenticator,
                             api::EventsSocketOptions{deps.config.websocket.auth_timeout_ms,
                                                      deps.config.limits.json_depth, 500}));
+  auto access = std::make_shared<api::Access>(deps.authenticator, deps.store, deps.audit);
+  api::addAuditRoutes(api, access, api::AuditRoutesOptions{deps.config.limits.json_depth, 1000});
   api::addMetricsRoute(metrics, deps.metrics);
 }
 

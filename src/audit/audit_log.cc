@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <ctime>
 #include <functional>
 #include <istream>
 #include <tuple>
@@ -224,6 +226,11 @@ std::string AuditLog::keyIdOf(const std::array<std::uint8_t, 32>& public_key) {
 
 void AuditLog::trust(const std::array<std::uint8_t, 32>& public_key) {
   trusted_[keyIdOf(public_key)] = public_key;
+}
+
+void AuditLog::trustOnly(const std::array<std::uint8_t, 32>& public_key) {
+  trusted_.clear();
+  trust(public_key);
 }
 
 Result<Record> AuditLog::append(store::Database& db, const Entry& entry) const {
@@ -668,6 +675,18 @@ Result<std::vector<Checkpoint>> parseLoggedCheckpoints(std::istream& in) {
   return out;
 }
 
+// Unix milliseconds as RFC 3339 in UTC with milliseconds: "2026-12-04T07:00:00.250Z".
+static std::string rfc3339(std::int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char out[96];
+  std::snprintf(out, sizeof out, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms - static_cast<std::int64_t>(secs) * 1000));
+  return out;
+}
+
 std::string toJson(const Record& r) {
   json actor = {{"account_id", r.actor.account_id},
                 {"user_id", r.actor.user_id.empty() ? json(nullptr) : json(r.actor.user_id)}};
@@ -679,6 +698,7 @@ std::string toJson(const Record& r) {
       {"account_id", r.account_id},
       {"seq", r.seq},
       {"ts", r.ts},
+      {"time", rfc3339(r.ts)},
       {"actor", std::move(actor)},
       {"client", r.client.address.empty()
                      ? json(nullptr)

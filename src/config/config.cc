@@ -3,6 +3,7 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <charconv>
 #include <sstream>
 
@@ -193,6 +194,22 @@ Result<Config> load(const LoadOptions& options) {
     }
   }
   return c;
+}
+
+std::string regionForCountry(const Config& config, std::string_view country) {
+  if (country.size() != 2) {
+    return {};
+  }
+  for (const auto& e : config.region.countries) {
+    if (e.size() > 3 && e[2] == '=' &&
+        std::toupper(static_cast<unsigned char>(e[0])) ==
+            std::toupper(static_cast<unsigned char>(country[0])) &&
+        std::toupper(static_cast<unsigned char>(e[1])) ==
+            std::toupper(static_cast<unsigned char>(country[1]))) {
+      return e.substr(3);
+    }
+  }
+  return {};
 }
 
 std::map<std::string, std::string> environmentFromProcess() {

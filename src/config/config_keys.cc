@@ -47,6 +47,39 @@ std::string checkOrigin(const std::string& v, bool httpsOnly) {
   return {};
 }
 
+// A region name: [a-z0-9-]{1,32}, as it appears in account records and the configuration.
+std::string checkRegionName(const std::string& r) {
+  if (r.empty() || r.size() > 32 ||
+      r.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+    return "\"" + r + "\" must be 1 to 32 characters of a-z, 0-9 and -";
+  }
+  return {};
+}
+
+// "CC=region" entries: a two-letter country code, each country once.
+std::string checkCountries(const std::vector<std::string>& entries) {
+  std::vector<std::string> seen;
+  for (const auto& e : entries) {
+    auto eq = e.find('=');
+    auto cc = e.substr(0, eq);
+    bool letters = cc.size() == 2 && std::isalpha(static_cast<unsigned char>(cc[0])) &&
+                   std::isalpha(static_cast<unsigned char>(cc[1]));
+    if (eq == std::string::npos || !letters) {
+      return "\"" + e + "\" must be COUNTRY=region with a two-letter country code (\"CA=us\")";
+    }
+    if (auto bad = checkRegionName(e.substr(eq + 1)); !bad.empty()) {
+      return "\"" + e + "\": region " + bad;
+    }
+    std::string upper{static_cast<char>(std::toupper(static_cast<unsigned char>(cc[0]))),
+                      static_cast<char>(std::toupper(static_cast<unsigned char>(cc[1])))};
+    if (std::find(seen.begin(), seen.end(), upper) != seen.end()) {
+      return "names " + upper + " twice";
+    }
+    seen.push_back(upper);
+  }
+  return {};
+}
+
 Key intKey(std::string name, std::int64_t lo, std::int64_t hi, std::function<Field(Config&)> f) {
   return Key{std::move(name), lo, hi, std::move(f), {}};
 }
@@ -149,6 +182,30 @@ const std::vector<Key>& keys() {
              [](Config& c) -> Field { return &c.store.busy_timeout_ms; }),
       intKey("store.page_cache_kib", 256, 4 * 1024 * 1024,
              [](Config& c) -> Field { return &c.store.page_cache_kib; }),
+      intKey("audit.checkpoint_entries", 1, 1000000,
+             [](Config& c) -> Field { return &c.audit.checkpoint_entries; }),
+      intKey("audit.checkpoint_interval_seconds", 1, 24 * 3600,
+             [](Config& c) -> Field { return &c.audit.checkpoint_interval_seconds; }),
+      intKey("audit.retention_days", 1, 36500,
+             [](Config& c) -> Field { return &c.audit.retention_days; }),
+      Key{"audit.min_retention_days", 1, 36500,
+          [](Config& c) -> Field { return &c.audit.min_retention_days; },
+          [](const Config& c) {
+            return c.audit.retention_days < c.audit.min_retention_days
+                       ? "must not exceed audit.retention_days (" +
+                             std::to_string(c.audit.retention_days) + ")"
+                       : std::string();
+          }},
+      intKey("retention.interval_seconds", 1, 24 * 3600,
+             [](Config& c) -> Field { return &c.retention.interval_seconds; }),
+      intKey("retention.batch_size", 1, 100000,
+             [](Config& c) -> Field { return &c.retention.batch_size; }),
+      strKey(
+          "region.serves", [](Config& c) -> Field { return &c.region.serves; },
+          [](const Config& c) { return checkRegionName(c.region.serves); }),
+      strKey(
+          "region.countries", [](Config& c) -> Field { return &c.region.countries; },
+          [](const Config& c) { return checkCountries(c.region.countries); }),
       strKey(
           "log.format", [](Config& c) -> Field { return &c.log.format; },
           [](const Config& c) {

@@ -3,6 +3,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/pem.h>
@@ -230,6 +231,23 @@ std::string Ed25519Key::publicKeyPem() const {
     out.assign(data, static_cast<std::size_t>(n));
   }
   BIO_free(bio);
+  return out;
+}
+
+std::optional<std::array<std::uint8_t, 32>> ed25519PublicKeyFromPem(std::string_view pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* key = bio ? PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(bio);
+  std::optional<std::array<std::uint8_t, 32>> out;
+  if (key && EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
+    std::array<std::uint8_t, 32> raw{};
+    std::size_t len = raw.size();
+    if (EVP_PKEY_get_raw_public_key(key, raw.data(), &len) == 1 && len == raw.size()) {
+      out = raw;
+    }
+  }
+  EVP_PKEY_free(key);
+  ERR_clear_error();
   return out;
 }
 

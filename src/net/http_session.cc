@@ -135,6 +135,11 @@ class Session {
   template <typename Stream>
   asio::awaitable<bool> send(Stream& stream, Response resp, const Request* req, unsigned version,
                              bool keep_alive, bool head);
+  template <typename Stream>
+  asio::awaitable<boost::system::error_code> sendStream(Stream& stream, Response resp,
+                                                        unsigned version, bool keep_alive,
+                                                        bool head,
+                                                        std::chrono::milliseconds write_timeout);
   asio::awaitable<Response> dispatch(Request& req, const http::request<http::string_body>& raw,
                                      std::shared_ptr<WebSocketHandler>* websocket);
   Response redirect(const Request& req) const;
@@ -227,16 +232,67 @@ asio::awaitable<bool> Session::send(Stream& stream, Response resp, const Request
     }
   }
   int status = resp.status;
-  auto res = toBeast(std::move(resp), version, keep_alive, head);
   auto& lowest = beast::get_lowest_layer(stream);
-  lowest.expires_after(std::chrono::milliseconds(ctx_->options->limits.request_timeout_ms));
-  auto [ec, n] = co_await http::async_write(stream, res, kUse);
-  (void)n;
+  const auto write_timeout = std::chrono::milliseconds(ctx_->options->limits.request_timeout_ms);
+  lowest.expires_after(write_timeout);
+  boost::system::error_code ec;
+  if (resp.stream) {
+    ec = co_await sendStream(stream, std::move(resp), version, keep_alive, head, write_timeout);
+  } else {
+    auto res = toBeast(std::move(resp), version, keep_alive, head);
+    auto [wec, n] = co_await http::async_write(stream, res, kUse);
+    (void)n;
+    ec = wec;
+  }
   ctx_->metrics->increment("confab_http_requests_total",
                            {{"listener", ctx_->listener},
                             {"route", req && !req->route.empty() ? req->route : "none"},
                             {"status", std::to_string(status)}});
   co_return !ec;
+}
+
+template <typename Stream>
+asio::awaitable<boost::system::error_code> Session::sendStream(
+    Stream& stream, Response resp, unsigned version, bool keep_alive, bool head,
+    std::chrono::milliseconds write_timeout) {
+  http::response<http::empty_body> res{static_cast<http::status>(resp.status), version};
+  for (auto& [k, v] : resp.headers) {
+    res.set(k, v);
+  }
+  res.set(http::field::content_type, resp.content_type);
+  res.chunked(true);
+  res.keep_alive(keep_alive);
+  http::response_serializer<http::empty_body> sr{res};
+  auto [ec, n] = co_await http::async_write_header(stream, sr, kUse);
+  (void)n;
+  if (ec || head) {
+    co_return ec;
+  }
+  auto& lowest = beast::get_lowest_layer(stream);
+  for (;;) {
+    std::optional<std::string> piece;
+    try {
+      piece = co_await resp.stream();
+    } catch (const std::exception& e) {
+      log_->error("streamed response failed after its header: {}", e.what());
+      co_return asio::error::operation_aborted;
+    }
+    lowest.expires_after(write_timeout);
+    if (!piece) {
+      auto [lec, ln] = co_await asio::async_write(stream, http::make_chunk_last(), kUse);
+      (void)ln;
+      co_return lec;
+    }
+    if (piece->empty()) {
+      continue;  // an empty chunk would end the body
+    }
+    auto [cec, cn] =
+        co_await asio::async_write(stream, http::make_chunk(asio::buffer(*piece)), kUse);
+    (void)cn;
+    if (cec) {
+      co_return cec;
+    }
+  }
 }
 
 template <typename Stream>

@@ -101,11 +101,11 @@ std::optional<std::string> Request::queryParam(std::string_view name) const {
 }
 
 Response Response::json(int status, std::string body) {
-  return Response{status, "application/json", {}, std::move(body)};
+  return Response{status, "application/json", {}, std::move(body), {}};
 }
 
 Response Response::text(int status, std::string body, std::string content_type) {
-  return Response{status, std::move(content_type), {}, std::move(body)};
+  return Response{status, std::move(content_type), {}, std::move(body), {}};
 }
 
 std::string jsonString(std::string_view s) {
@@ -124,7 +124,7 @@ Response problem(int status, std::string_view title, std::string_view detail,
     body += "," + jsonString(name) + ":" + value;
   }
   body += "}";
-  Response r{status, "application/problem+json", extra_headers, std::move(body)};
+  Response r{status, "application/problem+json", extra_headers, std::move(body), {}};
   return r;
 }
 

@@ -380,9 +380,11 @@ describe('retention', () => {
     await d.emitMany(2, [BOB], 'message.created');
     assert.equal((await d.stop('SIGTERM')).code, 0, d.log());
     fixtures.delete(d);
-    // The purge runs at start-up (and every minute): a restart makes it happen now.
-    d = await startFixture({ config, dataDir: d.dataDir });
-    await waitFor(() => /event retention removed 7 event\(s\)/.test(d.log()), DEADLINE_MS, 'the purge at start-up');
+    // Retention runs at start-up when its interval has passed since the last run (and then every
+    // interval): an interval of one second and a restart make it happen now.
+    const restarted = { events: { retention_count: 5 }, retention: { interval_seconds: 1 } };
+    d = await startFixture({ config: restarted, dataDir: d.dataDir });
+    await waitFor(() => /retention job events: removed 7 item\(s\)/.test(d.log()), DEADLINE_MS, 'the retention run');
 
     for (const since of [0, 1, 6]) {  // 1..7 are gone: a gap the client cannot fill
       const c = new Client(d, { token: 'test:acct:alice', query: `?since=${since}` });

@@ -29,7 +29,8 @@ process.on('exit', () => {
 export const CLEAN_ENV = HARNESS_ENV;
 
 // Runs a command to completion or until `timeout` ms (then SIGKILL). Never rejects.
-export function run(cmd, args, { timeout = 20000, input, env = {}, cwd } = {}) {
+// `encoding: 'buffer'` gives stdout as a Buffer (binary output), else a string.
+export function run(cmd, args, { timeout = 20000, input, env = {}, cwd, encoding } = {}) {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(cmd, args, {
@@ -40,9 +41,10 @@ export function run(cmd, args, { timeout = 20000, input, env = {}, cwd } = {}) {
     });
     children.add(child);
     let stdout = '';
+    const chunks = [];
     let stderr = '';
     let timedOut = false;
-    child.stdout.on('data', (d) => { stdout += d; });
+    child.stdout.on('data', (d) => { if (encoding === 'buffer') chunks.push(d); else stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
     if (input !== undefined) {
       child.stdin.on('error', () => {});
@@ -58,6 +60,7 @@ export function run(cmd, args, { timeout = 20000, input, env = {}, cwd } = {}) {
       clearTimeout(timer);
       killGroup(child);  // anything it left behind
       children.delete(child);
+      if (encoding === 'buffer') stdout = Buffer.concat(chunks);
       resolve({ code, signal, stdout, stderr, timedOut, ms: Date.now() - started });
     });
   });
@@ -114,6 +117,19 @@ export function request(url, { ca, method = 'GET', headers = {}, body, timeout =
     req.on('error', reject);
     req.end(body);
   });
+}
+
+// Sends one command line to a running confab_events_fixture (started with stdin: 'pipe') and
+// waits for its answer, which must say ok.
+export async function fixtureCommand(d, cmd) {
+  const id = Math.random().toString(36).slice(2);
+  const before = d.log().length;
+  d.proc.stdin.write(JSON.stringify({ id, ...cmd }) + '\n');
+  const line = await waitFor(() => d.log().slice(before).split('\n')
+    .find((l) => l.startsWith('{') && l.includes(`"id":"${id}"`)), 15000, 'the fixture answer');
+  const reply = JSON.parse(line);
+  assert.equal(reply.ok, true, line);
+  return reply;
 }
 
 // Asserts-friendly view of an RFC 9457 problem response: parsed JSON or null.

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CONFABD, FIXTURES, startDaemon, writeMasterKey } from '../lib/daemon.mjs';
-import { request, run, tmpDir, waitFor } from './lib.mjs';
+import { fixtureCommand as command, request, run, tmpDir, waitFor } from './lib.mjs';
 
 const FIXTURE = path.join(FIXTURES ?? '', 'confab_events_fixture');
 const DECRYPT = path.join(import.meta.dirname, 'decrypt_storage.py');
@@ -19,18 +19,6 @@ const daemons = [];
 after(async () => {
   for (const d of daemons) await d.stop('SIGKILL');
 });
-
-// Sends one command line to a fixture and waits for its answer.
-async function command(d, cmd) {
-  const id = Math.random().toString(36).slice(2);
-  const before = d.log().length;
-  d.proc.stdin.write(JSON.stringify({ id, ...cmd }) + '\n');
-  const line = await waitFor(() => d.log().slice(before).split('\n')
-    .find((l) => l.startsWith('{') && l.includes(`"id":"${id}"`)), 15000, 'the fixture answer');
-  const reply = JSON.parse(line);
-  assert.equal(reply.ok, true, line);
-  return reply;
-}
 
 // Every regular file under `dir` (recursively) whose bytes contain `needle`.
 function filesContaining(dir, needle) {
@@ -190,16 +178,33 @@ test('a tampered page is reported as corruption while the daemon stays up', asyn
     await command(d, { emit: { to: [['acct', 'alice']], type: 'message.created', data: { n: i, pad: 'x'.repeat(500) } } });
   }
   assert.equal((await d.stop()).code, 0);
-  // Flip one ciphertext byte in every page but page 1 (the schema stays readable, so the daemon
-  // starts; every table read then meets a page that does not authenticate).
+  // Flip one ciphertext byte in every page that holds event rows (found by decrypting with the
+  // independent decryptor): the schema and the node's own settings stay readable, so the daemon
+  // starts; the first read of the events then meets a page that does not authenticate.
   const file = path.join(d.dataPath, 'confab.db');
+  const plain = await run(PYTHON, [DECRYPT, '--master-key', d.masterKeyFile, '--data-dir', d.dataPath, 'pages'],
+    { encoding: 'buffer' });
+  assert.equal(plain.code, 0, String(plain.stderr));
   const raw = fs.readFileSync(file);
-  for (let off = 4096; off < raw.length; off += 4096) raw[off + 100] ^= 0x40;
+  const pad = Buffer.from('x'.repeat(500));
+  let flipped = 0;
+  for (let off = 4096; off < raw.length; off += 4096) {
+    if (plain.stdout.subarray(off, off + 4096).includes(pad)) {
+      raw[off + 100] ^= 0x40;
+      ++flipped;
+    }
+  }
+  assert.ok(flipped >= 5, `only ${flipped} pages hold events`);
   fs.writeFileSync(file, raw);
-  const again = await startDaemon({ binary: FIXTURE, dataDir: dir, stdin: 'pipe' });
+  const again = await startDaemon({ binary: FIXTURE, dataDir: dir, stdin: 'pipe', config: { events: { retention_count: 1 } } });
   daemons.push(again);
+  // SIGUSR1 asks for a retention run now, whose events job (49 events past the count of one)
+  // reads the tampered pages.
+  again.proc.kill('SIGUSR1');
   await waitFor(() => /encrypted database page at offset \d+ of .*confab\.db failed authentication: corrupt or tampered/
     .test(again.log()), 15000, 'the corruption report');
+  await waitFor(() => /retention job events failed after 0 batch\(es\), 0 item\(s\) removed: storage corruption/
+    .test(again.log()), 15000, 'the failed retention job');
   // Still serving.
   const health = await request(again.url('/healthz'), { ca: [fs.readFileSync(again.cert)] });
   assert.equal(health.status, 200);

@@ -6,6 +6,7 @@
 // Implementations are thread-safe.
 
 #include <confab/core/result.h>
+#include <confab/iam/policy.h>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -14,10 +15,9 @@
 
 namespace confab::api {
 
-struct Principal {
-  std::string account_id;
-  std::string user_id;
-};
+// Who a request comes from, as the policy sees it (account, user, role, and the real identity
+// under assume-role).
+using Principal = iam::Actor;
 
 class Authenticator {
  public:

@@ -33,6 +33,17 @@ struct EventsSocketOptions {
   int replay_batch = 500;
 };
 
+class Access;
+
+struct AuditRoutesOptions {
+  int json_depth = 32;
+  int export_page = 1000;  // entries per store read while exporting
+};
+
+// The audit API under /api/v1/accounts/{account_id}/audit and GET /api/v1/audit/public-key.
+void addAuditRoutes(net::Router& router, std::shared_ptr<Access> access,
+                    AuditRoutesOptions options);
+
 // The WebSocket handler of /api/v1/events; see docs/events.md for the protocol.
 std::shared_ptr<net::WebSocketHandler> makeEventsSocket(events::EventBus& bus,
                                                         Authenticator& authenticator,

@@ -8,6 +8,9 @@
 //   confabd rekey --database [--config F] [--data-dir D] [--master-key-file K]
 //   confabd backup FILE [--config F] [--data-dir D] [--master-key-file K]
 //   confabd restore FILE [--config F] [--data-dir D] [--master-key-file K] [--shred-ledger L]...
+//   confabd audit verify [--account A]... [--log FILE]... [--public-key PEM] [--config F] [...]
+//   confabd audit public-key [--config F] [--data-dir D] [--master-key-file K]
+//   confabd retention run [--config F] [--data-dir D] [--master-key-file K]
 
 #include <confab/config/config.h>
 
@@ -37,6 +40,19 @@ int backupCommand(const config::Config& config, const std::string& file);
 int restoreCommand(const config::Config& config, const std::string& file,
                    const std::string& backup_key_file,
                    const std::vector<std::string>& shred_ledgers);
+
+// `confabd audit verify`: every chain of the data directory (or the accounts named) against its
+// stored checkpoints and those in the log files; with `public_key_file`, only that key is
+// trusted. Read-only, so confabd may run. Exit 0 when every chain holds, 1 when one does not
+// (the first broken link of each is printed), 2 for bad input or keys.
+int auditVerifyCommand(const config::Config& config, const std::vector<std::string>& accounts,
+                       const std::vector<std::string>& log_files,
+                       const std::string& public_key_file);
+// `confabd audit public-key`: the PEM of the checkpoint key on stdout.
+int auditPublicKeyCommand(const config::Config& config);
+// `confabd retention run`: every retention job to completion, with confabd stopped (it holds the
+// key store lock; a running daemon is asked with SIGUSR1 instead). Progress per batch.
+int retentionRunCommand(const config::Config& config);
 
 // The exit code for an error from the store: 2 for a bad key, file or input, 1 otherwise.
 int exitCodeFor(const Error& e);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Daemon: builds everything from a Config, owns the io_context and its threads, handles signals
-// (SIGTERM/SIGINT: graceful stop; SIGHUP: reload the certificate) and shutdown.
+// (SIGTERM/SIGINT: graceful stop; SIGHUP: reload the certificate; SIGUSR1: a retention run now)
+// and shutdown.
 // Tests and fixtures construct it with their own clock, random source and authenticator; the
 // configuration never switches on anything that exists only for tests.
 
@@ -12,6 +13,11 @@
 #include <confab/events/event_bus.h>
 
 #include <boost/asio/io_context.hpp>
+
+namespace confab::audit {
+class AuditLog;
+class RetentionScheduler;
+}  // namespace confab::audit
 
 namespace confab::store {
 class BlobStore;
@@ -34,6 +40,8 @@ struct DaemonServices {
   store::Store& store;
   store::BlobStore& blobs;
   store::KeyStore& keys;
+  audit::AuditLog& audit;
+  audit::RetentionScheduler& retention;
 };
 
 struct DaemonOptions {

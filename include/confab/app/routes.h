@@ -4,6 +4,7 @@
 // OpenAPI coverage test calls it too, so a route cannot exist without its documentation.
 
 #include <confab/api/authenticator.h>
+#include <confab/audit/audit_log.h>
 #include <confab/config/config.h>
 #include <confab/core/metrics.h>
 #include <confab/events/event_bus.h>
@@ -21,6 +22,7 @@ struct RouteDependencies {
   api::Authenticator& authenticator;
   core::Metrics& metrics;
   const std::atomic<bool>& stopping;
+  const audit::AuditLog& audit;
 };
 
 // `api`: the HTTPS listener's routes; `metrics`: the metrics listener's.

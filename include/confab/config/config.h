@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace confab::config {
@@ -69,6 +70,28 @@ struct Config {
     // without decryption; misses cost an AES-GCM open each (docs/benchmarks.md, "Storage").
     int page_cache_kib = 2048;
   } store;
+  struct Audit {
+    // A chain's head is signed at least every this many entries, and every interval (if it
+    // grew); the checkpoint also goes to the log (docs/audit.md).
+    int checkpoint_entries = 1000;
+    int checkpoint_interval_seconds = 60;
+    int retention_days = 730;      // per account unless its Customer Admin sets another
+    int min_retention_days = 180;  // the least an account may set
+  } audit;
+  struct Retention {
+    int interval_seconds = 60;  // between the end of one run and the start of the next
+    int batch_size = 1000;      // items per transaction
+  } retention;
+  // SPEC.md §7: one node serves one storage region; accounts are placed by country.
+  struct Region {
+    std::string serves = "eu";
+    // "CC=region" by ISO 3166-1 alpha-2 country: the EU/EEA to eu, US and CA to us, AU to au.
+    std::vector<std::string> countries = {
+        "AT=eu", "BE=eu", "BG=eu", "HR=eu", "CY=eu", "CZ=eu", "DK=eu", "EE=eu", "FI=eu",
+        "FR=eu", "DE=eu", "GR=eu", "HU=eu", "IE=eu", "IT=eu", "LV=eu", "LT=eu", "LU=eu",
+        "MT=eu", "NL=eu", "PL=eu", "PT=eu", "RO=eu", "SK=eu", "SI=eu", "ES=eu", "SE=eu",
+        "IS=eu", "LI=eu", "NO=eu", "US=us", "CA=us", "AU=au"};
+  } region;
   struct Log {
     std::string format = "text";  // text | json
     std::string level = "info";
@@ -85,6 +108,10 @@ struct LoadOptions {
 // Builds and validates a Config. Errors are InvalidArgument with `field` set to the key and a
 // message of the form "<key>: <reason>", suitable as the one line printed before exit code 2.
 Result<Config> load(const LoadOptions& options);
+
+// The storage region of accounts in `country` (ISO 3166-1 alpha-2, any case) by
+// region.countries; empty when the country is not mapped.
+std::string regionForCountry(const Config& config, std::string_view country);
 
 // The CONFAB_* variables of this process.
 std::map<std::string, std::string> environmentFromProcess();

@@ -139,6 +139,10 @@ class Ed25519Key {
 // (32 bytes).
 bool ed25519Verify(Bytes public_key, Bytes message, Bytes signature);
 
+// The raw 32-byte key of an Ed25519 "PUBLIC KEY" PEM block (what publicKeyPem() writes); nullopt
+// for anything else (another algorithm, a private key, garbage).
+std::optional<std::array<std::uint8_t, 32>> ed25519PublicKeyFromPem(std::string_view pem);
+
 // HMAC-SHA256(key, data).
 std::array<std::uint8_t, 32> hmacSha256(Bytes key, Bytes data);
 std::array<std::uint8_t, 32> sha256(Bytes data);

@@ -43,6 +43,13 @@ struct Response {
   std::string content_type = "application/json";
   Headers headers;
   std::string body;
+  // A body produced piece by piece instead of `body`, sent with chunked transfer coding so that
+  // a large answer (an export) is never held whole. Each call returns the next piece; nullopt
+  // ends the body. Once the first piece is sent the status can no longer change: a producer that
+  // fails then (returns an error piece it cannot, or throws) ends the connection without the
+  // final chunk, which tells the client the body is incomplete. Called on the connection's
+  // strand, one call at a time; it may co_await (the store, say).
+  std::function<boost::asio::awaitable<std::optional<std::string>>()> stream;
 
   static Response json(int status, std::string body);
   static Response text(int status, std::string body, std::string content_type = "text/plain");

@@ -62,8 +62,11 @@ TEST(OpenApi, EveryRegisteredRouteIsDocumented) {
   std::atomic<bool> stopping{false};
   net::Router api_routes;
   net::Router metrics_routes;
-  registerRoutes(RouteDependencies{config, **store, bus, auth, metrics, stopping}, api_routes,
-                 metrics_routes);
+  std::array<std::uint8_t, 32> seed{};
+  std::shared_ptr<const core::crypto::Ed25519Key> key = core::crypto::Ed25519Key::fromSeed(seed);
+  audit::AuditLog audit(key, core::SystemClock::instance());
+  registerRoutes(RouteDependencies{config, **store, bus, auth, metrics, stopping, audit},
+                 api_routes, metrics_routes);
 
   auto documented = documentedRoutes();
   std::size_t checked = 0;

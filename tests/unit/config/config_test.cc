@@ -87,6 +87,12 @@ TEST(Config, WrongTypesAndValuesAreRefused) {
       {"[websocket]\nallowed_origins = [\"a.example\"]\n", "websocket.allowed_origins"},
       {"[tls]\ncert_file = \"/x.pem\"\n", "tls.cert_file"},
       {"[limits]\nbody_bytes = 0\n", "limits.body_bytes"},
+      {"[audit]\nmin_retention_days = 800\n", "audit.min_retention_days"},
+      {"[retention]\nbatch_size = 0\n", "retention.batch_size"},
+      {"[region]\nserves = \"EU West\"\n", "region.serves"},
+      {"[region]\ncountries = [\"Canada=us\"]\n", "region.countries"},
+      {"[region]\ncountries = [\"CA=us\", \"ca=eu\"]\n", "region.countries"},
+      {"[region]\ncountries = [\"CA=\"]\n", "region.countries"},
   };
   for (const auto& k : cases) {
     auto file = writeFile(k.toml);
@@ -137,6 +143,26 @@ TEST(Config, DescribeRoundTripsThroughToml) {
 
 namespace confab::config {
 namespace {
+
+TEST(Config, CountriesMapToRegionsByDefaultAndByConfiguration) {
+  auto defaults = load({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->region.serves, "eu");
+  EXPECT_EQ(regionForCountry(*defaults, "DE"), "eu");
+  EXPECT_EQ(regionForCountry(*defaults, "no"), "eu");  // Norway: EEA
+  EXPECT_EQ(regionForCountry(*defaults, "CA"), "us");
+  EXPECT_EQ(regionForCountry(*defaults, "US"), "us");
+  EXPECT_EQ(regionForCountry(*defaults, "AU"), "au");
+  EXPECT_EQ(regionForCountry(*defaults, "JP"), "");
+  EXPECT_EQ(regionForCountry(*defaults, "DEU"), "");
+  LoadOptions o;
+  o.environment["CONFAB_REGION_COUNTRIES"] = "CA=ca, US=us";
+  o.environment["CONFAB_REGION_SERVES"] = "ca";
+  auto c = load(o);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(regionForCountry(*c, "CA"), "ca");
+  EXPECT_EQ(regionForCountry(*c, "DE"), "");
+}
 
 // The documented example must name every key with its default, so that it stays the reference.
 TEST(Config, ExampleFileListsEveryKeyWithItsDefault) {

@@ -98,6 +98,24 @@ TEST(Crypto, Ed25519MatchesRfc8032AndRejectsForgeries) {
   EXPECT_FALSE(Ed25519Key::fromSeed(iota(31)));
 }
 
+TEST(Crypto, Ed25519PublicKeyPemRoundTripsAndAnythingElseIsRefused) {
+  auto key = Ed25519Key::fromSeed(iota(32));
+  ASSERT_TRUE(key);
+  auto back = ed25519PublicKeyFromPem(key->publicKeyPem());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, key->publicKey());
+  EXPECT_FALSE(ed25519PublicKeyFromPem(""));
+  EXPECT_FALSE(
+      ed25519PublicKeyFromPem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"));
+  // A P-256 public key is a PUBLIC KEY block too, but not an Ed25519 one.
+  constexpr std::string_view kP256 =
+      "-----BEGIN PUBLIC KEY-----\n"
+      "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEHlQQg3vlMTpDp3duQL4iBaLvse9k\n"
+      "FBfhQnq08VPlv23U5NaWi1e1rbfl7L2P6sCHEBZsqdtFc+7Qa44/Ivxm8A==\n"
+      "-----END PUBLIC KEY-----\n";
+  EXPECT_FALSE(ed25519PublicKeyFromPem(kP256));
+}
+
 TEST(Crypto, AesGcmSealsLikeAnIndependentImplementationAndRejectsTampering) {
   auto key = iota(32);
   auto nonce = iota(12);
