@@ -20,8 +20,15 @@ namespace {
 using nlohmann::json;
 namespace crypto = core::crypto;
 
+// The head and the time of its entry (NULL once retention removed every entry).
 constexpr std::string_view kHead =
-    "SELECT seq, hash, checkpoint_seq FROM audit_heads WHERE account_id = ?1";
+    "SELECT h.seq, h.hash, h.checkpoint_seq, e.ts FROM audit_heads h LEFT JOIN audit_entries e "
+    "ON e.account_id = h.account_id AND e.seq = h.seq WHERE h.account_id = ?1";
+
+constexpr std::string_view kSeqRange =
+    "SELECT min(seq), max(seq) FROM audit_entries WHERE account_id = ?1";
+constexpr std::string_view kTsAt =
+    "SELECT ts FROM audit_entries WHERE account_id = ?1 AND seq = ?2";
 
 constexpr std::string_view kInsert = R"sql(
 INSERT INTO audit_entries (account_id, seq, ts, actor_account, actor_user, real_account,
@@ -247,30 +254,37 @@ Result<Record> AuditLog::append(store::Database& db, const Entry& entry) const {
   r.ts = core::toUnixMillis(clock_.now());
   std::int64_t checkpoint_seq = 0;
   {
-    auto head = db.prepare(kHead);
+    auto head = db.cached(kHead);
     if (!head.ok()) {
       return head.error();
     }
-    head->bind(1, entry.account_id);
-    auto row = head->step();
+    (*head)->bind(1, entry.account_id);
+    auto row = (*head)->step();
     if (!row.ok()) {
       return row.error();
     }
     if (*row) {
-      r.seq = head->int64(0) + 1;
-      r.prev_hash = head->text(1);
-      checkpoint_seq = head->int64(2);
+      r.seq = (*head)->int64(0) + 1;
+      r.prev_hash = (*head)->text(1);
+      checkpoint_seq = (*head)->int64(2);
+      // Time never goes backwards within a chain (a clock stepped back records the previous
+      // entry's time), which makes every time range a seq range.
+      if (!(*head)->isNull(3)) {
+        r.ts = std::max(r.ts, (*head)->int64(3));
+      }
     } else {
       r.seq = 1;
       r.prev_hash = genesisHash(entry.account_id);
     }
+    (*head)->reset();  // a cached statement must not stay open on its row
   }
   r.hash = chainHash(r);
-  auto ins = db.prepare(kInsert);
+  auto ins = db.cached(kInsert);
   if (!ins.ok()) {
     return ins.error();
   }
-  ins->bind(1, r.account_id)
+  (*ins)
+      ->bind(1, r.account_id)
       .bind(2, r.seq)
       .bind(3, r.ts)
       .bind(4, r.actor.account_id)
@@ -286,13 +300,12 @@ Result<Record> AuditLog::append(store::Database& db, const Entry& entry) const {
       .bind(14, r.details)
       .bind(15, r.prev_hash)
       .bind(16, r.hash);
-  CONFAB_TRY(ins->run());
-  auto up = db.prepare(kUpsertHead);
+  CONFAB_TRY((*ins)->run());
+  auto up = db.cached(kUpsertHead);
   if (!up.ok()) {
     return up.error();
   }
-  up->bind(1, r.account_id).bind(2, r.seq).bind(3, r.hash);
-  CONFAB_TRY(up->run());
+  CONFAB_TRY((*up)->bind(1, r.account_id).bind(2, r.seq).bind(3, r.hash).run());
   if (r.seq - checkpoint_seq >= options_.checkpoint_entries) {
     auto c = sign(db, r.account_id, r.seq, r.hash);
     if (!c.ok()) {
@@ -354,6 +367,82 @@ Result<int> AuditLog::checkpointAll(store::Database& db) const {
   return static_cast<int>(heads.size());
 }
 
+namespace {
+
+// The seqs [first, end) of the account's entries with from <= ts < to, by binary search on the
+// primary key: ts never decreases along a chain, and seqs are contiguous from the first one
+// retention left.
+Result<std::pair<std::int64_t, std::int64_t>> seqRangeForTime(store::Database& db,
+                                                              const std::string& account,
+                                                              std::optional<std::int64_t> from,
+                                                              std::optional<std::int64_t> to) {
+  auto range = db.cached(kSeqRange);
+  if (!range.ok()) {
+    return range.error();
+  }
+  auto row = (*range)->bind(1, account).step();
+  if (!row.ok()) {
+    return row.error();
+  }
+  if (!*row || (*range)->isNull(0)) {
+    (*range)->reset();
+    return std::pair<std::int64_t, std::int64_t>{0, 0};
+  }
+  const std::int64_t first = (*range)->int64(0);
+  const std::int64_t last = (*range)->int64(1);
+  (*range)->reset();
+  auto tsAt = [&](std::int64_t seq) -> Result<std::int64_t> {
+    auto s = db.cached(kTsAt);
+    if (!s.ok()) {
+      return s.error();
+    }
+    auto r = (*s)->bind(1, account).bind(2, seq).step();
+    if (!r.ok()) {
+      return r.error();
+    }
+    std::int64_t ts = *r ? (*s)->int64(0) : 0;
+    (*s)->reset();
+    return ts;
+  };
+  // The first seq whose ts >= bound (last + 1 when none).
+  auto lowerBound = [&](std::int64_t bound) -> Result<std::int64_t> {
+    std::int64_t lo = first;
+    std::int64_t hi = last + 1;
+    while (lo < hi) {
+      std::int64_t mid = lo + (hi - lo) / 2;
+      auto ts = tsAt(mid);
+      if (!ts.ok()) {
+        return ts.error();
+      }
+      if (*ts < bound) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  };
+  std::int64_t begin = first;
+  std::int64_t end = last + 1;
+  if (from) {
+    auto b = lowerBound(*from);
+    if (!b.ok()) {
+      return b.error();
+    }
+    begin = *b;
+  }
+  if (to) {
+    auto e = lowerBound(*to);
+    if (!e.ok()) {
+      return e.error();
+    }
+    end = *e;
+  }
+  return std::pair<std::int64_t, std::int64_t>{begin, end};
+}
+
+}  // namespace
+
 Result<Page> AuditLog::query(store::Database& db, const Query& q) const {
   if (q.account_id.empty()) {
     return makeError(ErrorCode::InvalidArgument, "an account is required", "account_id");
@@ -362,8 +451,8 @@ Result<Page> AuditLog::query(store::Database& db, const Query& q) const {
     return makeError(ErrorCode::InvalidArgument, "limit must be 1 to 1000", "limit");
   }
   std::string sql(kColumns);
-  // Fixed fragments with bound parameters, chosen by which filters are set, so that SQLite can
-  // use the index that fits.
+  // Fixed fragments with bound parameters, chosen by which filters are set. Every query walks
+  // the account's primary key in seq order (bounded by the time window), testing the filters.
   int n = 1;
   std::vector<std::function<void(store::Statement&)>> binds;
   auto add = [&](std::string_view fragment, auto value) {
@@ -371,11 +460,16 @@ Result<Page> AuditLog::query(store::Database& db, const Query& q) const {
     sql += " AND " + std::string(fragment) + std::to_string(n);
     binds.push_back([n, value](store::Statement& s) { s.bind(n, value); });
   };
-  if (q.from_ms) {
-    add("ts >= ?", *q.from_ms);
-  }
-  if (q.to_ms) {
-    add("ts < ?", *q.to_ms);
+  if (q.from_ms || q.to_ms) {
+    auto range = seqRangeForTime(db, q.account_id, q.from_ms, q.to_ms);
+    if (!range.ok()) {
+      return range.error();
+    }
+    if (range->first >= range->second) {
+      return Page{};  // no entry in the window
+    }
+    add("seq >= ?", range->first);
+    add("seq < ?", range->second);
   }
   if (!q.actor_user_id.empty()) {
     ++n;

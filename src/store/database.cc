@@ -92,6 +92,7 @@ Status Statement::forEachRow(const std::function<void(const Statement&)>& row) {
 void Statement::reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
+  bindError_ = {};
 }
 
 std::int64_t Statement::int64(int column) const {
@@ -147,6 +148,7 @@ Result<std::unique_ptr<Database>> Database::open(const OpenOptions& options) {
 }
 
 Database::~Database() {
+  cache_.clear();  // finalized before the connection closes
   sqlite3_close_v2(db_);
 }
 
@@ -167,6 +169,22 @@ Result<Statement> Database::prepare(std::string_view sql) {
     return sqliteError(db_, "prepare");
   }
   return Statement(stmt, db_);
+}
+
+Result<Statement*> Database::cached(std::string_view sql) {
+  if (auto it = cache_.find(sql); it != cache_.end()) {
+    it->second->reset();
+    return it->second.get();
+  }
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &stmt, nullptr) != SQLITE_OK) {
+    return sqliteError(db_, "prepare");
+  }
+  auto [it, inserted] =
+      cache_.emplace(std::string(sql), std::make_unique<Statement>(stmt, db_));
+  (void)inserted;
+  return it->second.get();
 }
 
 std::int64_t Database::changes() const {

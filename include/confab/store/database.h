@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -78,6 +79,11 @@ class Database {
 
   Status exec(std::string_view sql);  // one or more statements, no parameters
   Result<Statement> prepare(std::string_view sql);
+  // The same, kept prepared on this connection for the next call with the same text, and reset
+  // (no row, no bindings) each time it is handed out: for statements on a hot path, where
+  // preparing costs more than running. The pointer is valid until the Database closes; use it
+  // for one execution at a time (do not hand out the same text while it is still stepping).
+  Result<Statement*> cached(std::string_view sql);
   std::int64_t changes() const;
   // The first column of the first row of `sql` (no parameters); 0 when there is no row.
   Result<std::int64_t> queryInt(std::string_view sql);
@@ -102,6 +108,7 @@ class Database {
   explicit Database(sqlite3* db) : db_(db) {}
   sqlite3* db_;
   std::vector<std::function<void()>> after_commit_;
+  std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
 };
 
 // Error for the last failure on `db`, with `what` as context (logged, never shown to clients).

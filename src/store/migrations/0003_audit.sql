@@ -5,7 +5,7 @@
 CREATE TABLE audit_entries (
   account_id      TEXT NOT NULL,
   seq             INTEGER NOT NULL,  -- 1, 2, 3, ... per account, never reused
-  ts              INTEGER NOT NULL,  -- Unix milliseconds
+  ts              INTEGER NOT NULL,  -- Unix milliseconds; never less than entry seq - 1's
   actor_account   TEXT NOT NULL,     -- the effective identity: whose rights were used
   actor_user      TEXT NOT NULL,     -- '' for the system itself
   real_account    TEXT NOT NULL,     -- under assume-role the real identity, else ''
@@ -22,9 +22,10 @@ CREATE TABLE audit_entries (
   PRIMARY KEY (account_id, seq)
 ) WITHOUT ROWID;
 
-CREATE INDEX audit_by_time ON audit_entries (account_id, ts);
-CREATE INDEX audit_by_actor ON audit_entries (account_id, actor_user, seq);
-CREATE INDEX audit_by_target ON audit_entries (account_id, target_type, target_id, seq);
+-- No secondary indexes: each would be one more B-tree written by every audited change, and the
+-- queries (docs/audit.md, "Queries") read an account's entries in seq order anyway. Time never
+-- goes backwards within a chain (ts >= the previous entry's), so a time range is a seq range,
+-- found by binary search on the primary key.
 
 -- Signed checkpoints: Ed25519 over (account, seq, hash of entry seq, time, key id).
 CREATE TABLE audit_checkpoints (

@@ -353,6 +353,50 @@ TEST_F(AuditLogTest, QueriesFilterPageAndStayInTheirAccount) {
       << json;
 }
 
+// Time windows are seq ranges found by binary search: exact at every boundary, also when the
+// clock stepped back (time then stays at the previous entry's) and after the oldest entries went.
+TEST_F(AuditLogTest, TimeWindowsAreExactAndTimeNeverGoesBackwardsInAChain) {
+  append("acct-a", 20);                       // t0+1s .. t0+20s
+  clock_.advance(-std::chrono::seconds(30));  // the clock steps back
+  append("acct-a", 2);                        // recorded at t0+20s, not t0-9s / t0-8s
+  append("acct-b", 3);
+  std::int64_t t0 = core::toUnixMillis(core::ManualClock().now());
+  auto run = [&](std::optional<std::int64_t> from, std::optional<std::int64_t> to) {
+    auto p = store_->writeNow<Page>([&](store::Database& db) {
+      return log_->query(db, {.account_id = "acct-a", .from_ms = from, .to_ms = to, .limit = 1000});
+    });
+    EXPECT_TRUE(p.ok()) << p.error().message;
+    std::vector<std::int64_t> seqs;
+    for (const auto& r : p.ok() ? p->records : std::vector<Record>{}) {
+      seqs.push_back(r.seq);
+    }
+    return seqs;
+  };
+  auto all = run(std::nullopt, std::nullopt);
+  ASSERT_EQ(all.size(), 22u);
+  auto p = store_->writeNow<Page>([&](store::Database& db) {
+    return log_->query(db, {.account_id = "acct-a", .limit = 1000});
+  });
+  ASSERT_TRUE(p.ok());
+  for (std::size_t i = 1; i < p->records.size(); ++i) {
+    EXPECT_GE(p->records[i].ts, p->records[i - 1].ts) << "seq " << p->records[i].seq;
+  }
+  EXPECT_EQ(p->records[21].ts, t0 + 20000);
+  using V = std::vector<std::int64_t>;
+  EXPECT_EQ(run(t0 + 5000, t0 + 8000), (V{5, 6, 7}));
+  EXPECT_EQ(run(t0 + 4500, t0 + 7500), (V{5, 6, 7}));
+  EXPECT_EQ(run(t0 + 20000, std::nullopt), (V{20, 21, 22}));
+  EXPECT_EQ(run(std::nullopt, t0 + 2001), (V{1, 2}));
+  EXPECT_TRUE(run(t0 + 20001, std::nullopt).empty());
+  EXPECT_TRUE(run(std::nullopt, t0 + 1000).empty());
+  EXPECT_TRUE(run(t0 + 8000, t0 + 8000).empty());
+  // After the oldest entries are gone (as retention removes them), windows still hold.
+  ASSERT_TRUE(sql("DELETE FROM audit_entries WHERE account_id = 'acct-a' AND seq <= 10").ok());
+  EXPECT_EQ(run(std::nullopt, t0 + 12500), (V{11, 12}));
+  EXPECT_EQ(run(t0 + 1000, t0 + 11500), (V{11}));
+  EXPECT_TRUE(run(t0, t0 + 10500).empty());
+}
+
 TEST_F(AuditLogTest, RetentionSettingHasAFloor) {
   auto set = [&](int days) {
     return store_->writeNow<int>([&](store::Database& db) -> Result<int> {
