@@ -14,7 +14,9 @@ constexpr std::array<std::pair<Role, std::string_view>, 4> kRoles{{
     {Role::Guest, "guest"},
 }};
 
-bool isAdmin(Role role) { return role == Role::PartnerAdmin || role == Role::CustomerAdmin; }
+bool isAdmin(Role role) {
+  return role == Role::PartnerAdmin || role == Role::CustomerAdmin;
+}
 
 }  // namespace
 

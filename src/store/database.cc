@@ -181,8 +181,7 @@ Result<Statement*> Database::cached(std::string_view sql) {
                          &stmt, nullptr) != SQLITE_OK) {
     return sqliteError(db_, "prepare");
   }
-  auto [it, inserted] =
-      cache_.emplace(std::string(sql), std::make_unique<Statement>(stmt, db_));
+  auto [it, inserted] = cache_.emplace(std::string(sql), std::make_unique<Statement>(stmt, db_));
   (void)inserted;
   return it->second.get();
 }
