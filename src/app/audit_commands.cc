@@ -214,6 +214,9 @@ int retentionRunCommand(const config::Config& config) {
       items += r.items;
       bytes += r.bytes;
     }
+    if (items == 0 && batch.blob_files.empty()) {
+      return;  // progress lines only for batches that removed something
+    }
     std::cout << "  " << job << ": removed " << items << " item(s), " << bytes << " bytes, "
               << batch.blob_files.size() << " file(s)" << (batch.more ? "; more to do" : "") << "\n"
               << std::flush;
