@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <date/date.h>
 #include <memory>
@@ -35,6 +37,8 @@ std::optional<std::int64_t> parseTime(const std::string& s) {
     return v;
   }
   std::string t = s;
+  // An unencoded '+' of an offset arrives as a space (form encoding): take it back.
+  std::replace(t.begin(), t.end(), ' ', '+');
   if (!t.empty() && (t.back() == 'Z' || t.back() == 'z')) {
     t.back() = '+';
     t += "00:00";
@@ -61,11 +65,19 @@ std::variant<audit::Query, net::Response> parseQuery(const net::Request& req,
   audit::Query q;
   q.account_id = account_id;
   std::istringstream params(req.query);
+  std::set<std::string> seen;
   for (std::string pair; std::getline(params, pair, '&');) {
     if (pair.empty()) {
       continue;
     }
     auto name = pair.substr(0, pair.find('='));
+    if (name.empty()) {
+      return invalid(req, "query", "A query parameter has no name.");
+    }
+    if (!seen.insert(name).second) {
+      return invalid(req, name.substr(0, 64),
+                     "The query parameter \"" + name.substr(0, 64) + "\" is given twice.");
+    }
     if (!kFilters.contains(name) && !(paged && (name == "cursor" || name == "limit"))) {
       return invalid(req, name,
                      "Unknown query parameter \"" + name.substr(0, 64) + "\"; the filters are " +
@@ -149,6 +161,26 @@ json filterDetails(const audit::Query& q) {
   return j;
 }
 
+// For routes that take no query parameters: a 400 naming the first one, if any.
+std::optional<net::Response> noQuery(const net::Request& req) {
+  if (req.query.empty()) {
+    return std::nullopt;
+  }
+  auto name = req.query.substr(0, std::min(req.query.find_first_of("=&"), std::size_t{64}));
+  return invalid(req, name.empty() ? "query" : name, "This route takes no query parameters.");
+}
+
+// An account id as it may appear in a file name: anything but [A-Za-z0-9._-] becomes '_'.
+std::string fileNamePart(const std::string& s) {
+  std::string out = s.substr(0, 64);
+  for (char& c : out) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      c = '_';
+    }
+  }
+  return out;
+}
+
 audit::Details toDetails(const json& j) {
   audit::Details d;
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -227,6 +259,23 @@ struct Handlers {
     }
     auto q = std::get<audit::Query>(parsed);
     q.limit = options.export_page;
+    const auto& log = access->audit();
+    // Every filter is checked (a bad action pattern is 400) before anything is recorded or sent.
+    audit::Query probe = q;
+    probe.limit = 1;
+    auto checked = co_await access->store().read<audit::Page>(
+        [&](store::Database& db) { return log.query(db, probe); });
+    if (!checked.ok()) {
+      co_return errorResponse(checked.error(), req);
+    }
+    net::Response resp;
+    resp.status = 200;
+    resp.content_type = "application/jsonl";
+    resp.headers.emplace_back("Content-Disposition",
+                              "attachment; filename=\"audit-" + fileNamePart(account) + ".jsonl\"");
+    if (req.method == "HEAD") {
+      co_return resp;  // headers only: nothing is exported, nothing recorded
+    }
     // The export itself is an audited action, recorded before the first byte goes out.
     auto& principal = std::get<Principal>(who);
     audit::Entry entry{account,
@@ -237,7 +286,6 @@ struct Handlers {
                        account,
                        audit::Outcome::Success,
                        toDetails(filterDetails(q))};
-    const auto& log = access->audit();
     auto recorded = co_await access->store().write<audit::Record>(
         [&](store::Database& db) { return log.append(db, entry); });
     if (!recorded.ok()) {
@@ -250,11 +298,6 @@ struct Handlers {
     };
     auto state = std::make_shared<State>(State{std::move(q)});
     auto access_ptr = access;
-    net::Response resp;
-    resp.status = 200;
-    resp.content_type = "application/jsonl";
-    resp.headers.emplace_back("Content-Disposition",
-                              "attachment; filename=\"audit-" + account + ".jsonl\"");
     resp.stream = [state, access_ptr]() -> boost::asio::awaitable<std::optional<std::string>> {
       if (state->done) {
         co_return std::nullopt;
@@ -278,6 +321,9 @@ struct Handlers {
   }
 
   Awaitable verify(net::Request& req) {
+    if (auto bad = noQuery(req)) {
+      co_return std::move(*bad);
+    }
     const std::string account = req.params.at("account_id");
     auto who = co_await admit(req, iam::Action::AuditRead, account);
     if (auto* r = std::get_if<net::Response>(&who)) {
@@ -303,6 +349,9 @@ struct Handlers {
   }
 
   Awaitable publicKey(net::Request& req) {
+    if (auto bad = noQuery(req)) {
+      co_return std::move(*bad);
+    }
     auto who = co_await access->authenticate(req);
     if (auto* r = std::get_if<net::Response>(&who)) {
       co_return std::move(*r);
@@ -335,6 +384,9 @@ struct Handlers {
   }
 
   Awaitable getSettings(net::Request& req) {
+    if (auto bad = noQuery(req)) {
+      co_return std::move(*bad);
+    }
     const std::string account = req.params.at("account_id");
     auto who = co_await admit(req, iam::Action::AuditSettingsRead, account);
     if (auto* r = std::get_if<net::Response>(&who)) {
@@ -350,6 +402,9 @@ struct Handlers {
   }
 
   Awaitable putSettings(net::Request& req) {
+    if (auto bad = noQuery(req)) {
+      co_return std::move(*bad);
+    }
     const std::string account = req.params.at("account_id");
     auto who = co_await admit(req, iam::Action::AuditSettingsUpdate, account);
     if (auto* r = std::get_if<net::Response>(&who)) {

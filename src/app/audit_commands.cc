@@ -134,11 +134,18 @@ int auditVerifyCommand(const config::Config& config, const std::vector<std::stri
             << (public_key_file.empty() ? log.keyId() + " (from the key store)" : public_key_file)
             << "\n";
   int broken = 0;
+  int missing = 0;
   for (const auto& account : which) {
     auto report = log.verify(**db, account, logged);
     if (!report.ok()) {
       std::cerr << "confabd audit verify: " << account << ": " << report.error().message << "\n";
       return kExitFailure;
+    }
+    if (!report->broken && report->entries == 0 && report->checkpoints == 0 &&
+        report->logged_checkpoints == 0) {
+      ++missing;
+      std::cout << "  " << account << ": no audit chain (no entries, no checkpoints)\n";
+      continue;
     }
     if (report->broken) {
       ++broken;
@@ -154,6 +161,11 @@ int auditVerifyCommand(const config::Config& config, const std::vector<std::stri
     std::cout << broken << (broken == 1 ? " chain does" : " chains do")
               << " not verify: see docs/audit.md, \"When verification fails\"\n";
     return kExitFailure;
+  }
+  if (missing > 0 && !accounts.empty()) {
+    std::cerr << "confabd audit verify: " << missing
+              << " of the accounts named have no audit chain here (a typo?)\n";
+    return kExitBadConfig;
   }
   return kExitOk;
 }
@@ -232,8 +244,8 @@ int retentionRunCommand(const config::Config& config) {
   // The retention entries just written are covered by a checkpoint before the command ends.
   auto signed_ = (*st)->writeNow<int>([&](store::Database& db) { return log.checkpointAll(db); });
   if (!signed_.ok()) {
-    std::cerr << "confabd retention run: audit checkpoint failed: " << signed_.error().message
-              << "\n";
+    std::cerr << "confabd retention run: signing the audit chains failed: "
+              << signed_.error().message << "\n";
     return kExitFailure;
   }
   std::cout << "retention run: " << (report.ok() ? "finished" : "finished with failures") << " in "

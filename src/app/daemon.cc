@@ -341,7 +341,7 @@ int Daemon::run() {
           auto signed_ = co_await p.store->write<int>(
               [&](store::Database& db) { return p.audit->checkpointAll(db); });
           if (!signed_.ok()) {
-            log->error("audit checkpoint failed: {}", signed_.error().message);
+            log->error("signing the audit chains failed: {}", signed_.error().message);
           }
         }
       },
@@ -376,7 +376,7 @@ int Daemon::run() {
   auto signed_last =
       p.store->writeNow<int>([&](store::Database& db) { return p.audit->checkpointAll(db); });
   if (!signed_last.ok()) {
-    log->warn("audit checkpoint at shutdown failed: {}", signed_last.error().message);
+    log->warn("signing the audit chains at shutdown failed: {}", signed_last.error().message);
   }
   auto cp = p.store->checkpoint();
   if (!cp.ok()) {

@@ -60,7 +60,13 @@ constexpr std::string_view kCheckpoints =
     "SELECT account_id, seq, hash, ts, key_id, signature FROM audit_checkpoints "
     "WHERE account_id = ?1 ORDER BY seq";
 
-constexpr std::string_view kAccounts = "SELECT account_id FROM audit_heads ORDER BY account_id";
+// Every account with any trace of a chain: a deleted head row must not hide one from verify.
+constexpr std::string_view kAccounts =
+    "SELECT account_id FROM audit_heads UNION SELECT account_id FROM audit_entries "
+    "UNION SELECT account_id FROM audit_checkpoints ORDER BY 1";
+
+constexpr std::string_view kHeadRow =
+    "SELECT seq, hash, checkpoint_seq FROM audit_heads WHERE account_id = ?1";
 
 constexpr std::string_view kRetention =
     "SELECT retention_days FROM audit_settings WHERE account_id = ?1";
@@ -134,6 +140,38 @@ Status validate(const Entry& e) {
     }
   }
   return {};
+}
+
+// `s` with every byte sequence that is not well-formed UTF-8 replaced by U+FFFD.
+std::string utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xe  ? 3
+                    : (c >> 3) == 0x1e ? 4
+                                       : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    std::uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+    for (std::size_t k = 1; ok && k < n; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      ok = (cc & 0xc0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8 either.
+    ok = ok && !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) && !(n == 4 && cp < 0x10000) &&
+         !(cp >= 0xd800 && cp <= 0xdfff) && cp <= 0x10ffff;
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
 }
 
 std::string detailsJson(const Details& details) {
@@ -242,13 +280,16 @@ void AuditLog::trustOnly(const std::array<std::uint8_t, 32>& public_key) {
 
 Result<Record> AuditLog::append(store::Database& db, const Entry& entry) const {
   CONFAB_TRY(validate(entry));
+  // Stored and hashed as the API shows them: bytes that are not UTF-8 (a percent-decoded path,
+  // say) become U+FFFD first, so that anyone can recompute a hash from an export.
   Record r;
-  r.account_id = entry.account_id;
-  r.actor = entry.actor;
-  r.client = entry.client;
+  r.account_id = utf8(entry.account_id);
+  r.actor = {utf8(entry.actor.account_id), utf8(entry.actor.user_id),
+             utf8(entry.actor.real_account_id), utf8(entry.actor.real_user_id)};
+  r.client = {utf8(entry.client.address), entry.client.port};
   r.action = entry.action;
-  r.target_type = entry.target_type;
-  r.target_id = entry.target_id;
+  r.target_type = utf8(entry.target_type);
+  r.target_id = utf8(entry.target_id);
   r.outcome = entry.outcome;
   r.details = detailsJson(entry.details);
   r.ts = core::toUnixMillis(clock_.now());
@@ -358,13 +399,19 @@ Result<int> AuditLog::checkpointAll(store::Database& db) const {
       heads.emplace_back(row.text(0), row.int64(1), row.text(2));
     }));
   }
+  // One account that cannot be signed (a head record edited by hand, say) must not stop the
+  // others: SQLite rolls back just the failed statement, and the error is logged.
+  int made = 0;
   for (const auto& [account, seq, hash] : heads) {
     auto c = sign(db, account, seq, hash);
-    if (!c.ok()) {
-      return c.error();
+    if (c.ok()) {
+      ++made;
+    } else {
+      core::logger("audit")->error("cannot sign the head of account {}'s chain (seq {}): {}",
+                                   account, seq, c.error().message);
     }
   }
-  return static_cast<int>(heads.size());
+  return made;
 }
 
 namespace {
@@ -531,6 +578,10 @@ Result<Page> AuditLog::query(store::Database& db, const Query& q) const {
   return page;
 }
 
+bool AuditLog::verifies(const Checkpoint& c) const {
+  return checkpointValid(c);
+}
+
 bool AuditLog::checkpointValid(const Checkpoint& c) const {
   auto key = trusted_.find(c.key_id);
   auto sig = crypto::fromBase64(c.signature);
@@ -593,6 +644,11 @@ Result<VerifyReport> AuditLog::verify(store::Database& db, const std::string& ac
   s->bind(1, account_id);
   std::int64_t expected = 0;  // the next seq the chain must hold
   std::string prev;
+  std::string last_hash;
+  // The last seq the audit retention job says it removed: every removal appends, in the same
+  // transaction, a retention.removed entry with through_seq, so a chain that starts after 1
+  // without one saying so lost its oldest entries by other means.
+  std::int64_t removed_through = 0;
   auto checkAgainst = [&](const Record& r, const Checkpoint& c, const char* which) {
     if (c.hash != r.hash) {
       brk(r.seq, "entry " + std::to_string(r.seq) + " does not match the " + which +
@@ -658,7 +714,15 @@ Result<VerifyReport> AuditLog::verify(store::Database& db, const std::string& ac
     if (report.broken) {
       return report;
     }
+    if (r.action == "retention.removed" && r.target_type == "retention_job" &&
+        r.target_id == "audit" && r.actor.user_id.empty()) {
+      auto d = json::parse(r.details, nullptr, false);
+      if (d.is_object() && d.contains("through_seq") && d["through_seq"].is_number_integer()) {
+        removed_through = d["through_seq"].get<std::int64_t>();
+      }
+    }
     prev = r.hash;
+    last_hash = r.hash;
     ++report.entries;
     report.last_seq = r.seq;
     ++expected;
@@ -688,6 +752,46 @@ Result<VerifyReport> AuditLog::verify(store::Database& db, const std::string& ac
     brk(head + 1, "entries after " + std::to_string(head) +
                       " are missing: a checkpoint in the log covers entry " +
                       std::to_string(outside.rbegin()->first));
+  }
+  if (report.entries > 0 && report.first_seq > 1 && removed_through != report.first_seq - 1) {
+    brk(report.first_seq - 1,
+        "entries up to " + std::to_string(report.first_seq - 1) +
+            " are gone, but no retention record of the chain says it removed them (deleted "
+            "by hand?)");
+  }
+  if (report.broken) {
+    return report;
+  }
+  // The head record, which appending and signing continue from, must agree with the chain: an
+  // edited head would let checkpoints be skipped or make the next append fail.
+  auto h = db.prepare(kHeadRow);
+  if (!h.ok()) {
+    return h.error();
+  }
+  h->bind(1, account_id);
+  auto hrow = h->step();
+  if (!hrow.ok()) {
+    return hrow.error();
+  }
+  const std::int64_t last_signed = stored.empty() ? 0 : stored.rbegin()->first;
+  if (!*hrow) {
+    if (report.entries > 0 || !stored.empty()) {
+      brk(head, "the chain has no head record (deleted)");
+    }
+    return report;
+  }
+  const std::string head_hash = report.entries > 0 ? last_hash
+                                : stored.empty()   ? std::string()
+                                                   : stored.begin()->second.hash;
+  if (h->int64(0) != head || h->text(1) != head_hash) {
+    brk(std::min(h->int64(0), head) + 1,
+        "the chain's head record (entry " + std::to_string(h->int64(0)) +
+            ") does not match its last entry (" + std::to_string(head) + "): edited");
+  } else if (h->int64(2) != last_signed) {
+    brk(std::min(h->int64(2), last_signed) + 1,
+        "the chain's head record says entry " + std::to_string(h->int64(2)) +
+            " was the last signed one, but the last stored checkpoint covers entry " +
+            std::to_string(last_signed) + " (checkpoints deleted, or the head edited)");
   }
   return report;
 }
@@ -735,7 +839,9 @@ Status AuditLog::setRetentionDays(store::Database& db, const std::string& accoun
 }
 
 Result<std::vector<Checkpoint>> parseLoggedCheckpoints(std::istream& in) {
-  static constexpr std::string_view kMarker = "audit checkpoint ";
+  // The marker with the object's opening brace: other lines that mention audit checkpoints (a
+  // failure, say) are not checkpoints.
+  static constexpr std::string_view kMarker = "audit checkpoint {";
   std::vector<Checkpoint> out;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
@@ -754,9 +860,9 @@ Result<std::vector<Checkpoint>> parseLoggedCheckpoints(std::istream& in) {
       if (m == std::string::npos) {
         continue;
       }
-      text = msg.substr(m + kMarker.size());
+      text = msg.substr(m + kMarker.size() - 1);
     } else {
-      text = line.substr(at + kMarker.size());
+      text = line.substr(at + kMarker.size() - 1);
     }
     auto c = checkpointFromJson(json::parse(text, nullptr, false));
     if (!c.ok()) {

@@ -119,6 +119,9 @@ Result<Batch> RetentionScheduler::batchInTransaction(RetentionJob& job, store::D
     e.target_type = "retention_job";
     e.target_id = job.name();
     e.details = {{"items", removal.items}, {"bytes", removal.bytes}};
+    if (removal.through_seq > 0) {
+      e.details.emplace_back("through_seq", removal.through_seq);
+    }
     auto r = audit_.append(db, e);
     if (!r.ok()) {
       return r.error();

@@ -260,8 +260,11 @@ asio::awaitable<boost::system::error_code> Session::sendStream(
     res.set(k, v);
   }
   res.set(http::field::content_type, resp.content_type);
-  res.chunked(true);
-  res.keep_alive(keep_alive);
+  // HTTP/1.0 knows no chunked coding: the body then ends where the connection does (the caller
+  // closes it after a streamed answer to a 1.0 request).
+  const bool chunked = version >= 11;
+  res.chunked(chunked);
+  res.keep_alive(chunked && keep_alive);
   http::response_serializer<http::empty_body> sr{res};
   auto [ec, n] = co_await http::async_write_header(stream, sr, kUse);
   (void)n;
@@ -279,12 +282,23 @@ asio::awaitable<boost::system::error_code> Session::sendStream(
     }
     lowest.expires_after(write_timeout);
     if (!piece) {
+      if (!chunked) {
+        co_return boost::system::error_code{};
+      }
       auto [lec, ln] = co_await asio::async_write(stream, http::make_chunk_last(), kUse);
       (void)ln;
       co_return lec;
     }
     if (piece->empty()) {
       continue;  // an empty chunk would end the body
+    }
+    if (!chunked) {
+      auto [rec, rn] = co_await asio::async_write(stream, asio::buffer(*piece), kUse);
+      (void)rn;
+      if (rec) {
+        co_return rec;
+      }
+      continue;
     }
     auto [cec, cn] =
         co_await asio::async_write(stream, http::make_chunk(asio::buffer(*piece)), kUse);
@@ -429,6 +443,9 @@ asio::awaitable<void> Session::serve(Stream& stream, bool* upgraded,
     } else {
       log_->debug("request_id={} {} {} -> {} in {:.3f} ms", request_id, req.method, req.route,
                   status, elapsed.count() * 1000);
+    }
+    if (resp.stream && raw.version() < 11) {
+      keep_alive = false;  // a streamed body without chunks ends with the connection
     }
     if (!co_await send(stream, std::move(resp), &req, raw.version(), keep_alive, head)) {
       co_return;

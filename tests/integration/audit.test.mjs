@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CONFABD, FIXTURES, startDaemon } from '../lib/daemon.mjs';
-import { fixtureCommand as command, problemOf, request, run, tmpDir, waitFor } from './lib.mjs';
+import { fixtureCommand as command, problemOf, rawTls, request, run, tmpDir, waitFor } from './lib.mjs';
 
 const FIXTURE = path.join(FIXTURES ?? '', 'confab_events_fixture');
 
@@ -185,10 +185,23 @@ describe('queries', () => {
       assert.equal(res.status, 400, `${q}: ${res.body}`);
       assert.equal(problemOf(res).field, field, q);
     }
-    const res = await get('/api/v1/accounts/acme/audit/export?limit=5', ACME_ADMIN);
-    assert.equal(res.status, 400);
-    assert.equal(problemOf(res).field, 'limit');
+    for (const [p, field] of [
+      ['/audit/export?limit=5', 'limit'], ['/audit/export?action=bad', 'action'],
+      ['/audit?limit=5&limit=6', 'limit'], ['/audit?=x', 'query'],
+      ['/audit/verify?deep=1', 'deep'], ['/audit/settings?x', 'x'],
+    ]) {
+      const res = await get(`/api/v1/accounts/acme${p}`, ACME_ADMIN);
+      assert.equal(res.status, 400, `${p}: ${res.body}`);
+      assert.equal(problemOf(res).field, field, p);
+    }
+    // HEAD shows the export's headers and records nothing.
+    const head = await request(d.url('/api/v1/accounts/acme/audit/export'),
+      { ca, method: 'HEAD', headers: { authorization: `Bearer ${ACME_ADMIN}` } });
+    assert.equal(head.status, 200);
     assert.equal((await entries('acme', ACME_ADMIN, '?limit=1000')).entries.length, before);
+    // An unencoded '+' offset arrives as a space and still reads as an offset.
+    const plus = await get('/api/v1/accounts/acme/audit?from=2026-01-01T00:00:00+01:00', ACME_ADMIN);
+    assert.equal(plus.status, 200, plus.body);
   });
 });
 
@@ -210,8 +223,16 @@ describe('export', () => {
     const filtered = await get('/api/v1/accounts/acme/audit/export?action=meeting.*', ACME_ADMIN);
     const ml = filtered.body.trimEnd().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(ml.map((e) => e.seq), [3, 5]);
+    // HTTP/1.0 has no chunked coding: the body is the raw lines, ended by the connection.
+    const old = await rawTls(d.ports.https, { ca, chunks: [
+      `GET /api/v1/accounts/acme/audit/export?action=meeting.* HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ACME_ADMIN}\r\n\r\n`] });
+    assert.ok(old.closed);
+    const [head10, body10] = old.data.split('\r\n\r\n');
+    assert.match(head10, /^HTTP\/1\.0 200/);
+    assert.ok(!/transfer-encoding/i.test(head10), head10);
+    assert.deepEqual(body10.trimEnd().split('\n').map((l) => JSON.parse(l).seq), [3, 5]);
     const recorded = await entries('acme', ACME_ADMIN, '?action=audit.exported&target_id=acme');
-    assert.equal(recorded.entries.length, 2);
+    assert.equal(recorded.entries.length, 3);
     assert.deepEqual(recorded.entries[1].details, { action: 'meeting.*' });
   });
 });
@@ -268,6 +289,9 @@ describe('verification', () => {
     assert.match(caught.stdout, /globex: ok/);
     const one = await run(CONFABD, ['audit', 'verify', '--account', 'globex', ...cli()]);
     assert.equal(one.code, 0, one.stdout);
+    const typo = await run(CONFABD, ['audit', 'verify', '--account', 'glob3x', ...cli()]);
+    assert.equal(typo.code, 2, typo.stdout + typo.stderr);
+    assert.match(typo.stdout, /glob3x: no audit chain/);
     await command(d, { sql: "UPDATE audit_entries SET target_id = 'cid' WHERE account_id = 'acme' AND seq = 2" });
   });
 

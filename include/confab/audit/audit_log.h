@@ -179,6 +179,8 @@ class AuditLog {
   const std::array<std::uint8_t, 32>& publicKey() const { return signing_key_->publicKey(); }
   std::string publicKeyPem() const { return signing_key_->publicKeyPem(); }
   void trust(const std::array<std::uint8_t, 32>& public_key);
+  // True when `c`'s signature verifies under a trusted key.
+  bool verifies(const Checkpoint& c) const;
   // Trusts this key alone, not even the signing key: `confabd audit verify --public-key` with a
   // copy kept outside the server catches checkpoints re-signed with a replaced key.
   void trustOnly(const std::array<std::uint8_t, 32>& public_key);

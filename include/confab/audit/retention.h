@@ -52,6 +52,9 @@ class AuditLog;
 struct Removal {
   std::int64_t items = 0;
   std::int64_t bytes = 0;
+  // The audit job only: the account's entries up to this seq are gone. Recorded as through_seq
+  // in the retention.removed entry, which verification requires before a chain's first entry.
+  std::int64_t through_seq = 0;
 };
 
 struct Batch {

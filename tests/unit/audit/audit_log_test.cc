@@ -255,7 +255,8 @@ TEST_F(AuditLogTest, EntriesCutAfterTheLastCheckpointAreCaughtAgainstTheLog) {
   ASSERT_EQ(logged.size(), 2u);
   ASSERT_TRUE(sql("DELETE FROM audit_entries WHERE seq > 6; "
                   "DELETE FROM audit_checkpoints WHERE seq > 6; "
-                  "UPDATE audit_heads SET seq = 6, checkpoint_seq = 5;")
+                  "UPDATE audit_heads SET seq = 6, checkpoint_seq = 5, hash = (SELECT hash FROM "
+                  "audit_entries WHERE account_id = 'acct-a' AND seq = 6);")
                   .ok());
   EXPECT_FALSE(verify("acct-a").broken);  // consistent on its own
   auto r = verify("acct-a", logged);
@@ -269,6 +270,62 @@ TEST_F(AuditLogTest, EntriesCutAfterTheLastCheckpointAreCaughtAgainstTheLog) {
   auto b = verify("acct-b");
   ASSERT_TRUE(b.broken);
   EXPECT_EQ(b.broken->reason, "entries after 7 are missing: a signed checkpoint covers entry 10");
+}
+
+// Retention removes the oldest entries only with a retention.removed entry saying so; the same
+// cut made by hand, up to a genuine checkpoint, is caught.
+TEST_F(AuditLogTest, OldestEntriesDeletedByHandAreCaught) {
+  append("acct-a", 12);  // checkpoints at 5 and 10
+  ASSERT_TRUE(sql("DELETE FROM audit_entries WHERE account_id = 'acct-a' AND seq <= 5; "
+                  "DELETE FROM audit_checkpoints WHERE account_id = 'acct-a' AND seq < 5")
+                  .ok());
+  auto r = verify("acct-a");
+  ASSERT_TRUE(r.broken);
+  EXPECT_EQ(r.broken->seq, 5);
+  EXPECT_EQ(r.broken->reason,
+            "entries up to 5 are gone, but no retention record of the chain says it removed "
+            "them (deleted by hand?)");
+}
+
+// The head record that appending and signing continue from must agree with the chain.
+TEST_F(AuditLogTest, AnEditedOrDeletedHeadRecordIsCaught) {
+  append("acct-a", 7);  // checkpoint at 5
+  ASSERT_FALSE(verify("acct-a").broken);
+  ASSERT_TRUE(sql("UPDATE audit_heads SET checkpoint_seq = 1000000").ok());
+  auto raised = verify("acct-a");
+  ASSERT_TRUE(raised.broken);
+  EXPECT_NE(raised.broken->reason.find("head record says entry 1000000 was the last signed one"),
+            std::string::npos)
+      << raised.broken->reason;
+  ASSERT_TRUE(sql("UPDATE audit_heads SET checkpoint_seq = 5, seq = 3").ok());
+  auto lowered = verify("acct-a");
+  ASSERT_TRUE(lowered.broken);
+  EXPECT_EQ(lowered.broken->reason,
+            "the chain's head record (entry 3) does not match its last entry (7): edited");
+  ASSERT_TRUE(sql("DELETE FROM audit_heads").ok());
+  auto gone = verify("acct-a");
+  ASSERT_TRUE(gone.broken);
+  EXPECT_EQ(gone.broken->reason, "the chain has no head record (deleted)");
+  // The account is still listed for verification without its head.
+  auto accounts = store_->writeNow<std::vector<std::string>>(
+      [&](store::Database& db) { return log_->accounts(db); });
+  ASSERT_TRUE(accounts.ok());
+  EXPECT_EQ(*accounts, std::vector<std::string>{"acct-a"});
+}
+
+// A chain that cannot be signed (its head edited) does not stop the others from being signed.
+TEST_F(AuditLogTest, OneUnsignableChainDoesNotStopTheOthers) {
+  append("acct-a", 3);
+  append("acct-b", 3);
+  auto first = store_->writeNow<int>([&](store::Database& db) { return log_->checkpointAll(db); });
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, 2);
+  ASSERT_TRUE(sql("UPDATE audit_heads SET checkpoint_seq = 0 WHERE account_id = 'acct-a'").ok());
+  append("acct-b", 2);
+  auto second = store_->writeNow<int>([&](store::Database& db) { return log_->checkpointAll(db); });
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(*second, 1);  // acct-a's checkpoint at 3 exists already; acct-b is signed at 5
+  EXPECT_EQ(storedCheckpoints("acct-b").back().seq, 5);
 }
 
 TEST_F(AuditLogTest, CheckpointsAreLoggedAndReadBackFromTextAndJsonLogs) {
@@ -306,6 +363,22 @@ TEST_F(AuditLogTest, CheckpointsAreLoggedAndReadBackFromTextAndJsonLogs) {
   auto broken = parseLoggedCheckpoints(bad);
   ASSERT_FALSE(broken.ok());
   EXPECT_EQ(broken.error().message, "line 1: an audit checkpoint that does not parse");
+}
+
+TEST_F(AuditLogTest, OtherLogLinesAboutCheckpointsAreNotCheckpoints) {
+  append("acct-a", 5);
+  auto c = storedCheckpoints("acct-a").at(0);
+  std::ostringstream log;
+  log << "2026-12-04T08:00:00.000Z error [app] audit checkpoint failed: disk I/O error\n"
+      << "2026-12-04T08:00:01.000Z warn [app] signing the audit chains failed: busy\n"
+      << "2026-12-04T08:00:02.000Z info [audit] audit checkpoint {\"account_id\":\"acct-a\","
+      << "\"seq\":" << c.seq << ",\"hash\":\"" << c.hash << "\",\"ts\":" << c.ts << ",\"key_id\":\""
+      << c.key_id << "\",\"signature\":\"" << c.signature << "\"}\n";
+  std::istringstream in(log.str());
+  auto parsed = parseLoggedCheckpoints(in);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  ASSERT_EQ(parsed->size(), 1u);
+  EXPECT_EQ(parsed->at(0).signature, c.signature);
 }
 
 TEST_F(AuditLogTest, QueriesFilterPageAndStayInTheirAccount) {

@@ -380,6 +380,37 @@ TEST_F(RetentionTest, AuditRetentionKeepsASignedStartingPoint) {
             "entries before 26 are missing and no signed checkpoint anchors entry 25");
 }
 
+// Retention acts only on checkpoints whose signature verifies: a forged "old" checkpoint row does
+// not make it delete young entries.
+TEST_F(RetentionTest, AForgedOldCheckpointIsNotActedOn) {
+  for (int i = 0; i < 5; ++i) {
+    Entry e;
+    e.account_id = "acct-c";
+    e.actor = {"acct-c", "u1"};
+    e.action = "user.updated";
+    ASSERT_TRUE(
+        store_->writeNow<Record>([&](store::Database& db) { return audit_->append(db, e); }).ok());
+  }
+  ASSERT_TRUE(store_
+                  ->writeNow<int>([&](store::Database& db) -> Result<int> {
+                    CONFAB_TRY(
+                        db.exec("INSERT INTO audit_checkpoints VALUES ('acct-c', 3, '00', 1, "
+                                "'0000000000000000', 'AAAA')"));
+                    return 0;
+                  })
+                  .ok());
+  auto report = scheduler()->runNow();
+  ASSERT_TRUE(report.ok());
+  for (const auto& j : report.jobs) {
+    EXPECT_EQ(j.by_account.count("acct-c"), 0u) << j.job;
+  }
+  auto left = store_->writeNow<std::int64_t>([&](store::Database& db) {
+    return db.queryInt("SELECT count(*) FROM audit_entries WHERE account_id = 'acct-c'");
+  });
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(*left, 5);
+}
+
 // The schedule survives a restart: the first periodic run after start is due one interval after
 // the last recorded one, not at once.
 TEST_F(RetentionTest, TriggerRunsAtOnceAndTheScheduleIsKept) {
