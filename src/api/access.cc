@@ -25,6 +25,17 @@ Access::Access(Authenticator& authenticator, store::Store& store, const audit::A
 
 boost::asio::awaitable<std::variant<Principal, net::Response>> Access::authenticate(
     const net::Request& request) {
+  std::size_t given = 0;
+  for (const auto& [name, value] : request.headers) {
+    given += name == "authorization";
+  }
+  if (given > 1) {
+    // Two credentials: which one counts would be a guess, so neither does.
+    co_return errorResponse(
+        Error{ErrorCode::InvalidArgument, "The Authorization header is given more than once.",
+              "Authorization"},
+        request);
+  }
   auto header = request.header("authorization");
   constexpr std::string_view kBearer = "bearer ";
   if (!header || header->size() <= kBearer.size() ||

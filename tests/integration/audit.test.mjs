@@ -113,6 +113,11 @@ describe('tenant isolation', () => {
     assert.equal(none.headers['www-authenticate'], 'Bearer');
     const bad = await get('/api/v1/accounts/acme/audit', 'not-a-token');
     assert.equal(bad.status, 401);
+    // Two credentials: neither counts.
+    const two = await request(d.url('/api/v1/accounts/acme/audit'),
+      { ca, headers: { authorization: [`Bearer ${ACME_USER}`, `Bearer ${ACME_ADMIN}`] } });
+    assert.equal(two.status, 400);
+    assert.equal(problemOf(two).field, 'Authorization');
     const key = await get('/api/v1/audit/public-key', ACME_USER);
     assert.equal(key.status, 403);
   });
