@@ -65,9 +65,6 @@ constexpr std::string_view kAccounts =
     "SELECT account_id FROM audit_heads UNION SELECT account_id FROM audit_entries "
     "UNION SELECT account_id FROM audit_checkpoints ORDER BY 1";
 
-constexpr std::string_view kHeadRow =
-    "SELECT seq, hash, checkpoint_seq FROM audit_heads WHERE account_id = ?1";
-
 constexpr std::string_view kRetention =
     "SELECT retention_days FROM audit_settings WHERE account_id = ?1";
 
@@ -764,7 +761,7 @@ Result<VerifyReport> AuditLog::verify(store::Database& db, const std::string& ac
   }
   // The head record, which appending and signing continue from, must agree with the chain: an
   // edited head would let checkpoints be skipped or make the next append fail.
-  auto h = db.prepare(kHeadRow);
+  auto h = db.prepare(kHead);
   if (!h.ok()) {
     return h.error();
   }

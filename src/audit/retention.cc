@@ -8,6 +8,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -202,42 +203,13 @@ asio::awaitable<RunReport> RetentionScheduler::run() {
 }
 
 RunReport RetentionScheduler::runNow() {
-  RunReport report;
-  report.started_ms = core::toUnixMillis(clock_.now());
-  for (auto& job : jobs_) {
-    JobReport r;
-    r.job = job->name();
-    std::int64_t started = core::toUnixMillis(clock_.now());
-    auto begun = store_.writeNow<int>([&](store::Database& db) -> Result<int> {
-      CONFAB_TRY(markStarted(db, r.job, started));
-      return 0;
-    });
-    if (!begun.ok()) {
-      r.error = begun.error().message;
-    }
-    while (r.error.empty()) {
-      std::int64_t now = core::toUnixMillis(clock_.now());
-      auto b = store_.writeNow<Batch>(
-          [&](store::Database& db) { return batchInTransaction(*job, db, now, &r.files_removed); });
-      if (!b.ok()) {
-        r.error = b.error().message;
-        break;
-      }
-      accumulate(r, *b);
-      if (!b->more) {
-        break;
-      }
-    }
-    std::int64_t done = core::toUnixMillis(clock_.now());
-    (void)store_.writeNow<int>([&](store::Database& db) -> Result<int> {
-      CONFAB_TRY(markFinished(db, r, done));
-      return 0;
-    });
-    finish(r, started);
-    report.jobs.push_back(std::move(r));
-  }
-  report.finished_ms = core::toUnixMillis(clock_.now());
-  return report;
+  // The same run, driven by an io_context of its own on this thread.
+  asio::io_context io;
+  RunReport out;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { out = co_await run(); }, asio::detached);
+  io.run();
+  return out;
 }
 
 void RetentionScheduler::start(asio::any_io_executor executor) {
