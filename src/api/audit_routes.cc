@@ -60,8 +60,8 @@ std::optional<std::int64_t> parseTime(const std::string& s) {
 // refused so that a misspelt filter never silently returns everything.
 std::variant<audit::Query, net::Response> parseQuery(const net::Request& req,
                                                      const std::string& account_id, bool paged) {
-  static const std::set<std::string> kFilters = {"from",        "to",        "actor", "action",
-                                                 "target_type", "target_id", "order"};
+  static const std::set<std::string> kFilters = {"from",        "to",        "actor",   "action",
+                                                 "target_type", "target_id", "outcome", "order"};
   audit::Query q;
   q.account_id = account_id;
   std::istringstream params(req.query);
@@ -81,7 +81,7 @@ std::variant<audit::Query, net::Response> parseQuery(const net::Request& req,
     if (!kFilters.contains(name) && !(paged && (name == "cursor" || name == "limit"))) {
       return invalid(req, name,
                      "Unknown query parameter \"" + name.substr(0, 64) + "\"; the filters are " +
-                         "from, to, actor, action, target_type, target_id, order" +
+                         "from, to, actor, action, target_type, target_id, outcome, order" +
                          (paged ? ", cursor and limit." : "."));
     }
   }
@@ -109,6 +109,12 @@ std::variant<audit::Query, net::Response> parseQuery(const net::Request& req,
         return invalid(req, name, std::string(name) + " must be 1 to 256 characters.");
       }
       *field = *v;
+    }
+  }
+  if (auto o = req.queryParam("outcome")) {
+    q.outcome = audit::outcomeFromName(*o);
+    if (!q.outcome) {
+      return invalid(req, "outcome", "outcome must be success, denied or failure.");
     }
   }
   if (auto o = req.queryParam("order")) {
@@ -157,6 +163,9 @@ json filterDetails(const audit::Query& q) {
   }
   if (!q.target_id.empty()) {
     j["target_id"] = q.target_id;
+  }
+  if (q.outcome) {
+    j["outcome"] = std::string(audit::outcomeName(*q.outcome));
   }
   return j;
 }

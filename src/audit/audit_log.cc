@@ -544,6 +544,9 @@ Result<Page> AuditLog::query(store::Database& db, const Query& q) const {
   if (!q.target_id.empty()) {
     add("target_id = ?", q.target_id);
   }
+  if (q.outcome) {
+    add("outcome = ?", std::string(outcomeName(*q.outcome)));
+  }
   if (q.after) {
     add(q.newest_first ? "seq < ?" : "seq > ?", *q.after);
   }

@@ -96,6 +96,14 @@ describe('tenant isolation', () => {
   test('refused attempts are recorded in the actor\'s own account', async () => {
     const denied = await entries('acme', ACME_ADMIN, '?target_id=globex&actor=ann');
     assert.ok(denied.entries.length >= 5, JSON.stringify(denied));
+    const refusals = await entries('acme', ACME_ADMIN, '?outcome=denied&actor=ann');
+    // Ann's refusals: those about globex, and the one about an account that does not exist.
+    assert.ok(refusals.entries.every((e) => e.outcome === 'denied'));
+    assert.deepEqual(refusals.entries.filter((e) => e.target.id === 'globex').map((e) => e.seq),
+      denied.entries.map((e) => e.seq));
+    assert.deepEqual(refusals.entries.filter((e) => e.target.id !== 'globex').map((e) => e.target.id),
+      ['no-such-account']);
+    assert.equal((await entries('acme', ACME_ADMIN, '?outcome=success&target_id=globex')).entries.length, 0);
     for (const e of denied.entries) {
       assert.equal(e.outcome, 'denied');
       assert.deepEqual(e.target, { type: 'account', id: 'globex' });
@@ -184,7 +192,7 @@ describe('queries', () => {
       ['?from=yesterday', 'from'], ['?to=2026-13-01T00:00:00Z', 'to'],
       ['?from=2026-12-04T10:00:00Z&to=2026-12-04T09:00:00Z', 'to'],
       ['?order=random', 'order'], ['?cursor=-1', 'cursor'], ['?acton=user.created', 'acton'],
-      ['?action=User.Created', 'action'], ['?actor=', 'actor'],
+      ['?action=User.Created', 'action'], ['?actor=', 'actor'], ['?outcome=refused', 'outcome'],
     ]) {
       const res = await get(`/api/v1/accounts/acme/audit${q}`, ACME_ADMIN);
       assert.equal(res.status, 400, `${q}: ${res.body}`);

@@ -113,6 +113,7 @@ struct Query {
   std::string action;                   // exact, or a prefix ending in ".*" ("user.*")
   std::string target_type;
   std::string target_id;
+  std::optional<Outcome> outcome;
   bool newest_first = false;
   std::optional<std::int64_t> after;  // cursor: the seq the previous page ended with
   int limit = 100;                    // 1..1000
