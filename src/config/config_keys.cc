@@ -206,6 +206,13 @@ const std::vector<Key>& keys() {
       strKey(
           "region.countries", [](Config& c) -> Field { return &c.region.countries; },
           [](const Config& c) { return checkCountries(c.region.countries); }),
+      // RFC 9106 asks for at least 8 KiB per lane; more than 4 GiB per sign-in is a mistake.
+      intKey("passwords.argon2_memory_kib", 8192, 4 * 1024 * 1024,
+             [](Config& c) -> Field { return &c.passwords.argon2_memory_kib; }),
+      intKey("passwords.argon2_iterations", 1, 100,
+             [](Config& c) -> Field { return &c.passwords.argon2_iterations; }),
+      intKey("passwords.argon2_parallelism", 1, 64,
+             [](Config& c) -> Field { return &c.passwords.argon2_parallelism; }),
       strKey(
           "log.format", [](Config& c) -> Field { return &c.log.format; },
           [](const Config& c) {

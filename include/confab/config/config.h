@@ -92,6 +92,12 @@ struct Config {
         "MT=eu", "NL=eu", "PL=eu", "PT=eu", "RO=eu", "SK=eu", "SI=eu", "ES=eu", "SE=eu",
         "IS=eu", "LI=eu", "NO=eu", "US=us", "CA=us", "AU=au"};
   } region;
+  // Argon2id for stored passwords (iam::PasswordHasher); changing them re-hashes at sign-in.
+  struct Passwords {
+    int argon2_memory_kib = 65536;
+    int argon2_iterations = 3;
+    int argon2_parallelism = 1;
+  } passwords;
   struct Log {
     std::string format = "text";  // text | json
     std::string level = "info";
