@@ -590,6 +590,47 @@ bool AuditLog::checkpointValid(const Checkpoint& c) const {
                                crypto::asBytes(*sig));
 }
 
+namespace {
+
+// The head record, which appending and signing continue from, must agree with the chain (its
+// last entry `head` with `head_hash`, its last stored checkpoint `last_signed`): an edited head
+// would let checkpoints be skipped or make the next append fail. `expected`: the chain has
+// entries or checkpoints, so a head record must exist.
+Result<std::optional<Break>> headBreak(store::Database& db, const std::string& account_id,
+                                       std::int64_t head, const std::string& head_hash,
+                                       std::int64_t last_signed, bool expected) {
+  auto h = db.prepare(kHead);
+  if (!h.ok()) {
+    return h.error();
+  }
+  auto row = h->bind(1, account_id).step();
+  if (!row.ok()) {
+    return row.error();
+  }
+  if (!*row) {
+    return expected ? std::optional<Break>(Break{head, "the chain has no head record (deleted)"})
+                    : std::nullopt;
+  }
+  const std::int64_t seq = h->int64(0);
+  const std::int64_t signed_seq = h->int64(2);
+  if (seq != head || h->text(1) != head_hash) {
+    return std::optional<Break>(
+        Break{std::min(seq, head) + 1, "the chain's head record (entry " + std::to_string(seq) +
+                                           ") does not match its last entry (" +
+                                           std::to_string(head) + "): edited"});
+  }
+  if (signed_seq != last_signed) {
+    return std::optional<Break>(
+        Break{std::min(signed_seq, last_signed) + 1,
+              "the chain's head record says entry " + std::to_string(signed_seq) +
+                  " was the last signed one, but the last stored checkpoint covers entry " +
+                  std::to_string(last_signed) + " (checkpoints deleted, or the head edited)"});
+  }
+  return std::optional<Break>();
+}
+
+}  // namespace
+
 Result<VerifyReport> AuditLog::verify(store::Database& db, const std::string& account_id,
                                       const std::vector<Checkpoint>& logged) const {
   VerifyReport report;
@@ -762,36 +803,17 @@ Result<VerifyReport> AuditLog::verify(store::Database& db, const std::string& ac
   if (report.broken) {
     return report;
   }
-  // The head record, which appending and signing continue from, must agree with the chain: an
-  // edited head would let checkpoints be skipped or make the next append fail.
-  auto h = db.prepare(kHead);
-  if (!h.ok()) {
-    return h.error();
-  }
-  h->bind(1, account_id);
-  auto hrow = h->step();
-  if (!hrow.ok()) {
-    return hrow.error();
-  }
   const std::int64_t last_signed = stored.empty() ? 0 : stored.rbegin()->first;
-  if (!*hrow) {
-    if (report.entries > 0 || !stored.empty()) {
-      brk(head, "the chain has no head record (deleted)");
-    }
-    return report;
-  }
   const std::string head_hash = report.entries > 0 ? last_hash
                                 : stored.empty()   ? std::string()
                                                    : stored.begin()->second.hash;
-  if (h->int64(0) != head || h->text(1) != head_hash) {
-    brk(std::min(h->int64(0), head) + 1,
-        "the chain's head record (entry " + std::to_string(h->int64(0)) +
-            ") does not match its last entry (" + std::to_string(head) + "): edited");
-  } else if (h->int64(2) != last_signed) {
-    brk(std::min(h->int64(2), last_signed) + 1,
-        "the chain's head record says entry " + std::to_string(h->int64(2)) +
-            " was the last signed one, but the last stored checkpoint covers entry " +
-            std::to_string(last_signed) + " (checkpoints deleted, or the head edited)");
+  auto held = headBreak(db, account_id, head, head_hash, last_signed,
+                        report.entries > 0 || !stored.empty());
+  if (!held.ok()) {
+    return held.error();
+  }
+  if (*held) {
+    brk((*held)->seq, std::move((*held)->reason));
   }
   return report;
 }
